@@ -1,0 +1,164 @@
+"""Benchmark: `depthgate plan` on a synthetic PR against unidiff's bare parse of the same text.
+
+    .venv/bin/python bench/plan_bench.py [--files 500] [--lines-per-file 100] [--repeat 5]
+
+Generates a diff of >= 50,000 changed lines over >= 500 files (Python, JS, Go, YAML, Markdown,
+with some security-sensitive lines and paths so every rule family runs), then times, each in a
+fresh process so peak memory is its own:
+
+* parse -- ``unidiff.PatchSet(text)``, nothing else;
+* plan  -- the whole plan: parse into depthgate's model, classify, pack, and render the JSON.
+
+Prints wall time (fastest of --repeat alternated runs), peak RSS of each side in a process of
+its own, and the ratio plan / parse.
+Targets (issue #2): ratio <= 3, peak memory < 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from unidiff.patch import PatchSet
+
+from depthgate.diff import parse_diff
+from depthgate.plan import build_plan, plan_to_dict
+from depthgate.routes import load_config
+
+KINDS = [
+    ("py", "    value_{i} = compute(item, {i})", "    if item.flag_{i}:"),
+    ("js", "  const value{i} = compute(item, {i});", "  if (item.flag{i}) {{ return {i}; }}"),
+    ("go", "\tvalue{i} := compute(item, {i})", "\tif item.Flag{i} {{ return {i} }}"),
+    ("yaml", "key_{i}: value {i}", "key_{i}: other {i}"),
+    ("md", "Some documentation sentence number {i}.", "Another sentence, number {i}."),
+]
+SPICE = [
+    "    subprocess.run(cmd, shell=True)",
+    "    data = pickle.loads(blob)",
+    "    requests.get(url, verify=False)",
+]
+
+
+def synth(files: int, lines_per_file: int, seed: int = 7) -> str:
+    rnd = random.Random(seed)  # noqa: S311 - reproducible test data, not security
+    out = []
+    for n in range(files):
+        ext, plain, flow = KINDS[n % len(KINDS)]
+        folder = "auth" if n % 50 == 0 else f"pkg{n % 17}"
+        path = f"src/{folder}/module_{n}.{ext}"
+        out.append(f"diff --git a/{path} b/{path}\nindex 1111111..2222222 100644\n")
+        out.append(f"--- a/{path}\n+++ b/{path}\n")
+        old_line = 1
+        new_line = 1
+        remaining = lines_per_file
+        while remaining > 0:
+            added = min(remaining, rnd.randint(3, 12))
+            deleted = rnd.randint(0, 3)
+            old_line += rnd.randint(5, 40)
+            new_line = old_line + (new_line - old_line if new_line > old_line else 0)
+            body = [f" context line before {old_line}"]
+            body += [f"-{plain.format(i=old_line + k)} # old" for k in range(deleted)]
+            for k in range(added):
+                if ext == "py" and rnd.random() < 0.01:
+                    body.append("+" + rnd.choice(SPICE))
+                elif rnd.random() < 0.1:
+                    body.append("+" + flow.format(i=k))
+                else:
+                    body.append("+" + plain.format(i=old_line + k))
+            body.append(f" context line after {old_line}")
+            old_len, new_len = deleted + 2, added + 2
+            out.append(f"@@ -{old_line},{old_len} +{new_line},{new_len} @@ def fn_{old_line}():\n")
+            out.append("\n".join(body) + "\n")
+            old_line += old_len
+            new_line += new_len
+            remaining -= added + deleted
+    return "".join(out)
+
+
+def child(mode: str, path: str, repeat: int) -> None:
+    """Measure in this process and print JSON.
+
+    ``time``: both sides, alternated ``repeat`` times, fastest run of each -- alternating puts
+    both under the same machine load, and the fastest run is the one least disturbed by it.
+    ``parse`` / ``plan``: one run of that side alone, for its peak RSS.
+    Imports happen before any clock starts: the figures compare work, not interpreter start-up.
+    Loading and validating the config is part of every plan run.
+    """
+    text = Path(path).read_text(encoding="utf-8")
+
+    def parse() -> None:
+        PatchSet(text)
+
+    def plan() -> None:
+        loaded = load_config(None, cwd=Path(tempfile.gettempdir()))
+        json.dumps(plan_to_dict(build_plan(parse_diff(text), loaded)))
+
+    sides = {"parse": parse, "plan": plan}
+    if mode != "time":
+        sides[mode]()
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"peak_mb": peak_mb}))
+        return
+    best = {name: float("inf") for name in sides}
+    for _ in range(repeat):
+        for name, fn in sides.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    print(json.dumps(best))
+
+
+def run_child(mode: str, path: str, repeat: int) -> dict[str, float]:
+    res = subprocess.run(
+        [sys.executable, __file__, "--child", mode, path, "--repeat", str(repeat)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data: dict[str, float] = json.loads(res.stdout)
+    return data
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--files", type=int, default=500)
+    ap.add_argument("--lines-per-file", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=5, help="runs per side; the fastest counts")
+    ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.repeat)
+        return 0
+    text = synth(args.files, args.lines_per_file)
+    changed = sum(
+        1 for line in text.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".diff", delete=False, encoding="utf-8") as fh:
+        fh.write(text)
+        path = fh.name
+    try:
+        times = run_child("time", path, args.repeat)
+        parse_s, plan_s = times["parse"], times["plan"]
+        parse_mb = run_child("parse", path, 1)["peak_mb"]
+        plan_mb = run_child("plan", path, 1)["peak_mb"]
+    finally:
+        Path(path).unlink()
+    print(
+        f"synthetic diff: {args.files} files, {changed:,} changed lines, {len(text) / 1e6:.1f} MB"
+    )
+    print(f"unidiff bare parse: {parse_s:.3f} s, peak RSS {parse_mb:.0f} MB")
+    print(f"depthgate plan:     {plan_s:.3f} s, peak RSS {plan_mb:.0f} MB")
+    print(f"ratio plan/parse:   {plan_s / parse_s:.2f}  (target <= 3)")
+    print(f"peak memory:        {plan_mb:.0f} MB  (target < 300 MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

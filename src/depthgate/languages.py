@@ -1,0 +1,209 @@
+"""What depthgate knows about each language: how to recognise a file, its comments, its control
+flow and its definitions. The classifier asks; it never switches on file names itself.
+
+Pure: tables and compiled regular expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePosixPath
+
+
+class Language(StrEnum):
+    PYTHON = "python"
+    JAVASCRIPT = "javascript"
+    TYPESCRIPT = "typescript"
+    GO = "go"
+    JAVA = "java"
+    SHELL = "shell"
+    YAML = "yaml"
+    JSON = "json"
+    TOML = "toml"
+    DOCKERFILE = "dockerfile"
+    MARKDOWN = "markdown"
+    TEXT = "text"
+    OTHER = "other"
+
+
+_BY_SUFFIX = {
+    ".py": Language.PYTHON,
+    ".pyi": Language.PYTHON,
+    ".js": Language.JAVASCRIPT,
+    ".jsx": Language.JAVASCRIPT,
+    ".mjs": Language.JAVASCRIPT,
+    ".cjs": Language.JAVASCRIPT,
+    ".ts": Language.TYPESCRIPT,
+    ".tsx": Language.TYPESCRIPT,
+    ".mts": Language.TYPESCRIPT,
+    ".cts": Language.TYPESCRIPT,
+    ".go": Language.GO,
+    ".java": Language.JAVA,
+    ".sh": Language.SHELL,
+    ".bash": Language.SHELL,
+    ".zsh": Language.SHELL,
+    ".yml": Language.YAML,
+    ".yaml": Language.YAML,
+    ".json": Language.JSON,
+    ".jsonc": Language.JSON,
+    ".toml": Language.TOML,
+    ".dockerfile": Language.DOCKERFILE,
+    ".md": Language.MARKDOWN,
+    ".markdown": Language.MARKDOWN,
+    ".rst": Language.TEXT,
+    ".txt": Language.TEXT,
+    ".adoc": Language.TEXT,
+}
+_BY_NAME = {
+    "dockerfile": Language.DOCKERFILE,
+    "containerfile": Language.DOCKERFILE,
+    "readme": Language.TEXT,
+    "license": Language.TEXT,
+    "changelog": Language.TEXT,
+    "authors": Language.TEXT,
+}
+
+
+def detect(path: str) -> Language:
+    name = PurePosixPath(path).name
+    lower = name.lower()
+    if lower in _BY_NAME:
+        return _BY_NAME[lower]
+    if lower.startswith(("dockerfile.", "containerfile.")):
+        return Language.DOCKERFILE
+    return _BY_SUFFIX.get(PurePosixPath(lower).suffix, Language.OTHER)
+
+
+@dataclass(frozen=True)
+class Syntax:
+    """Per-language knowledge the classifier uses."""
+
+    comment: re.Pattern[str] | None  # a line that is only a comment
+    control_flow: re.Pattern[str] | None
+    definition: re.Pattern[str] | None  # group "name" is the defined symbol
+    public: re.Pattern[str] | None  # a definition line that is part of the public surface
+    indentation_matters: bool = False
+    is_code: bool = True
+    is_config: bool = False
+    is_docs: bool = False
+
+
+_HASH_COMMENT = re.compile(r"^\s*#")
+_SLASH_COMMENT = re.compile(r"^\s*(//|/\*|\*|\*/)")
+_C_FLOW = re.compile(
+    r"\b(if|else|for|while|do|switch|case|default|try|catch|finally|return|throw|break|continue|"
+    r"goto|defer|select|await|yield)\b|&&|\|\||\?\?"
+)
+
+SYNTAX: dict[Language, Syntax] = {
+    Language.PYTHON: Syntax(
+        comment=re.compile(r'^\s*(#|"""|\'\'\')'),
+        control_flow=re.compile(
+            r"^[ \t]*(if|elif|else|for|while|try|except|finally|with|return|raise|break|continue|"
+            r"match|case|yield|assert|async\s+(for|with))\b|\b(and|or|not)\b|\bawait\b",
+            re.MULTILINE,  # searched over the hunk's changed lines joined
+        ),
+        definition=re.compile(
+            r"^[ \t]*(?:async[ \t]+)?def[ \t]+(?P<name>\w+)[ \t]*\(|^[ \t]*class[ \t]+(?P<cls>\w+)|"
+            r"^(?P<const>[A-Z][A-Z0-9_]{2,})[ \t]*(?::[^=\n]*)?=",
+            re.MULTILINE,
+        ),
+        public=re.compile(r"^(?:\s*(?:async\s+)?def|\s*class|[A-Z])\s*[A-Za-z]"),
+        indentation_matters=True,
+    ),
+    Language.JAVASCRIPT: Syntax(
+        comment=_SLASH_COMMENT,
+        control_flow=_C_FLOW,
+        definition=re.compile(
+            r"\bfunction[ \t]*\*?[ \t]*(?P<name>\w+)|"
+            r"\b(?:class|interface|enum|type)[ \t]+(?P<cls>\w+)|"
+            r"^(?:export[ \t]+(?:default[ \t]+)?)?(?:const|let|var)[ \t]+(?P<const>\w+)[ \t]*=",
+            re.MULTILINE,
+        ),
+        public=re.compile(r"^\s*export\b|module\.exports|exports\."),
+    ),
+    Language.GO: Syntax(
+        comment=_SLASH_COMMENT,
+        control_flow=_C_FLOW,
+        definition=re.compile(
+            r"^func[ \t]+(?:\([^)\n]*\)[ \t]*)?(?P<name>\w+)[ \t]*[\[(]|^type[ \t]+(?P<cls>\w+)|"
+            r"^(?:var|const)[ \t]+(?P<const>\w+)",
+            re.MULTILINE,
+        ),
+        public=re.compile(r"^(?:func\s+(?:\([^)]*\)\s*)?|type\s+|var\s+|const\s+)[A-Z]"),
+    ),
+    Language.JAVA: Syntax(
+        comment=_SLASH_COMMENT,
+        control_flow=_C_FLOW,
+        definition=re.compile(
+            r"\b(?:class|interface|enum|record)[ \t]+(?P<cls>\w+)|"
+            r"^[ \t]*(?:(?:public|protected|private|static|final|synchronized|abstract|default)"
+            r"[ \t]+)+[\w<>\[\],.? ]+[ \t]+(?P<name>\w+)[ \t]*\(",
+            re.MULTILINE,
+        ),
+        public=re.compile(r"^\s*(?:\w+\s+)*public\b"),
+    ),
+    Language.SHELL: Syntax(
+        comment=_HASH_COMMENT,
+        control_flow=re.compile(
+            r"\b(if|then|elif|else|fi|for|while|until|do|done|case|esac|exit|return|trap)\b|"
+            r"&&|\|\|"
+        ),
+        definition=re.compile(
+            r"^[ \t]*(?:function[ \t]+)?(?P<name>[A-Za-z_][\w-]*)[ \t]*\(\)", re.MULTILINE
+        ),
+        public=re.compile(r"."),
+    ),
+    Language.YAML: Syntax(
+        comment=_HASH_COMMENT,
+        control_flow=None,
+        definition=None,
+        public=None,
+        indentation_matters=True,
+        is_code=False,
+        is_config=True,
+    ),
+    Language.JSON: Syntax(
+        comment=None, control_flow=None, definition=None, public=None, is_code=False, is_config=True
+    ),
+    Language.TOML: Syntax(
+        comment=_HASH_COMMENT,
+        control_flow=None,
+        definition=None,
+        public=None,
+        is_code=False,
+        is_config=True,
+    ),
+    Language.DOCKERFILE: Syntax(
+        comment=_HASH_COMMENT, control_flow=None, definition=None, public=None, is_config=True
+    ),
+    Language.MARKDOWN: Syntax(
+        comment=None, control_flow=None, definition=None, public=None, is_code=False, is_docs=True
+    ),
+    Language.TEXT: Syntax(
+        comment=None, control_flow=None, definition=None, public=None, is_code=False, is_docs=True
+    ),
+    # Unknown languages: treated as code, with the C-family's control flow and both comment
+    # styles, so a change in a language we do not know is never waved through as trivial.
+    Language.OTHER: Syntax(
+        comment=re.compile(r"^\s*(#|//|/\*|\*|\*/|--|;)"),
+        control_flow=_C_FLOW,
+        definition=None,
+        public=None,
+    ),
+}
+SYNTAX[Language.TYPESCRIPT] = SYNTAX[Language.JAVASCRIPT]
+
+
+def syntax(language: Language) -> Syntax:
+    return SYNTAX[language]
+
+
+def defined_name(match: re.Match[str]) -> str | None:
+    for group in ("name", "cls", "const"):
+        value = match.groupdict().get(group)
+        if value:
+            return value
+    return None

@@ -1,0 +1,239 @@
+"""The routing plan: parse -> classify -> pack, and its JSON and text renderings (design §3).
+
+``depthgate plan`` prints it; the review pipeline executes it. Pure: values in, values out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from depthgate import __version__
+from depthgate.classify import Classification, Classifier, HunkDecision, Reason
+from depthgate.diff import Diff, FileDiff, Hunk, file_to_dict
+from depthgate.languages import detect
+from depthgate.pack import Packing, Task, pack
+from depthgate.routes import LoadedConfig, Tier
+
+
+@dataclass(frozen=True)
+class Plan:
+    diff: Diff
+    classification: Classification
+    packing: Packing
+    config: LoadedConfig
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        return self.packing.tasks
+
+
+def build_plan(diff: Diff, loaded: LoadedConfig, classifier: Classifier | None = None) -> Plan:
+    classifier = classifier or Classifier(loaded.config.classify)
+    classification = classifier.classify(diff)
+    return Plan(diff, classification, pack(classification, loaded.config), loaded)
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def _reason(r: Reason) -> dict[str, str]:
+    return {"rule": r.rule, "tier": r.tier, "detail": r.detail}
+
+
+def _hunk_ref(h: Hunk) -> dict[str, Any]:
+    return {
+        "path": h.path,
+        "header": h.header,
+        "old_start": h.old_start,
+        "old_lines": h.old_lines,
+        "new_start": h.new_start,
+        "new_lines": h.new_lines,
+    }
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    decisions = {id(d.hunk): d for d in plan.classification.decisions}
+    task_of: dict[int, list[str]] = {}
+    for task in plan.tasks:
+        for th in task.hunks:
+            task_of.setdefault(id(th.decision.hunk), []).append(task.id)
+    dropped = {(d.path, d.header): d for d in plan.packing.dropped}
+    file_skips = {s.path: s for s in plan.classification.skipped_files}
+
+    files = []
+    for f in plan.diff.files:
+        skip = file_skips.get(f.path)
+        hunks = []
+        for h in f.hunks:
+            d = decisions[id(h)]
+            drop = dropped.get((h.path, h.header))
+            hunks.append(
+                {
+                    **_hunk_ref(h),
+                    "tier": d.tier.value if d.tier else None,
+                    "skip": d.skip or (drop.reason if drop and id(h) not in task_of else None),
+                    "reasons": [_reason(r) for r in d.reasons],
+                    "tasks": task_of.get(id(h), []),
+                    "anchors": {"RIGHT": h.right_lines(), "LEFT": h.left_lines()},
+                }
+            )
+        files.append(
+            {
+                **file_to_dict(f),
+                "language": detect(f.path).value,
+                "skipped": {"reason": skip.reason, "detail": skip.detail} if skip else None,
+                "hunks": hunks,
+            }
+        )
+
+    tasks = [
+        {
+            "id": t.id,
+            "alias": t.alias,
+            "tier": t.tier.value,
+            "hunks": [
+                {
+                    **_hunk_ref(th.hunk),
+                    "part": list(th.part) if th.part else None,
+                    "est_tokens": th.tokens,
+                    "reasons": [_reason(r) for r in th.decision.reasons],
+                }
+                for th in t.hunks
+            ],
+            "context": [{"path": h.path, "header": h.header} for h in t.context],
+            "context_truncated": t.context_truncated,
+            "est_input_tokens": t.est_input_tokens,
+        }
+        for t in plan.tasks
+    ]
+    return {
+        "version": 1,
+        "depthgate": __version__,
+        "config": {"source": plan.config.source, "sha256": plan.config.sha256},
+        "warnings": list(plan.diff.warnings),
+        "files": files,
+        "tasks": tasks,
+        "skipped": _skipped(plan),
+        "totals": _totals(plan),
+    }
+
+
+def _skipped(plan: Plan) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"path": s.path, "header": None, "reason": s.reason, "detail": s.detail}
+        for s in plan.classification.skipped_files
+    ]
+    skipped_files = plan.classification.skipped_paths
+    out += [
+        {
+            "path": d.hunk.path,
+            "header": d.hunk.header,
+            "reason": d.skip,
+            "detail": d.reasons[0].detail,
+        }
+        for d in plan.classification.decisions
+        if d.skip and d.hunk.path not in skipped_files
+    ]
+    out += [
+        {"path": d.path, "header": d.header, "reason": d.reason, "detail": d.detail}
+        for d in plan.packing.dropped
+    ]
+    return out
+
+
+def _totals(plan: Plan) -> dict[str, Any]:
+    by_tier = {t.value: 0 for t in (Tier.FAST, Tier.LOGIC, Tier.DEEP)}
+    skipped = 0
+    for d in plan.classification.decisions:
+        if d.tier is None:
+            skipped += 1
+        else:
+            by_tier[d.tier.value] += 1
+    planned = {id(th.decision.hunk) for t in plan.tasks for th in t.hunks}
+    by_alias: dict[str, dict[str, int]] = {}
+    for alias in plan.config.config.routes:
+        by_alias[alias] = {"tasks": 0, "hunks": 0, "est_input_tokens": 0, "max_output_tokens": 0}
+    for t in plan.tasks:
+        row = by_alias[t.alias]
+        row["tasks"] += 1
+        row["hunks"] += len({id(th.decision.hunk) for th in t.hunks})
+        row["est_input_tokens"] += t.est_input_tokens
+        row["max_output_tokens"] += plan.config.config.routes[t.alias].max_output_tokens
+    hunks = sum(len(f.hunks) for f in plan.diff.files)
+    return {
+        "files": len(plan.diff.files),
+        "files_skipped": len(plan.classification.skipped_files),
+        "hunks": hunks,
+        "hunks_planned": len(planned),
+        "hunks_skipped": skipped,
+        "hunks_dropped": len({(d.path, d.header) for d in plan.packing.dropped}),
+        "by_tier": {**by_tier, "skipped": skipped},
+        "tasks": len(plan.tasks),
+        "by_alias": by_alias,
+        "est_input_tokens": sum(t.est_input_tokens for t in plan.tasks),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Text
+
+
+def render_text(plan: Plan, *, verbose: bool = False) -> str:
+    totals = _totals(plan)
+    cfg = plan.config
+    out = [
+        f"depthgate plan: {totals['files']} files, {totals['hunks']} hunks, "
+        f"{totals['tasks']} gateway calls  (config {cfg.source}, sha256 {cfg.sha256[:12]})",
+        "",
+        f"{'tier':<8} {'hunks':>6}  alias",
+    ]
+    for tier in (Tier.DEEP, Tier.LOGIC, Tier.FAST):
+        alias = cfg.config.tiers.alias(tier)
+        out.append(f"{tier.value:<8} {totals['by_tier'][tier.value]:>6}  {alias}")
+    out.append(f"{'skipped':<8} {totals['by_tier']['skipped']:>6}")
+    out += ["", f"{'alias':<20} {'tasks':>6} {'hunks':>6} {'est. input tokens':>18} {'budget':>10}"]
+    for alias, row in totals["by_alias"].items():
+        cap = cfg.config.limits.max_tokens_per_alias.get(alias)
+        out.append(
+            f"{alias:<20} {row['tasks']:>6} {row['hunks']:>6} {row['est_input_tokens']:>18,} "
+            f"{(f'{cap:,}' if cap else '-'):>10}"
+        )
+    skipped = _skipped(plan)
+    if skipped:
+        out += ["", "skipped:"]
+        for s in skipped:
+            where = f"{s['path']} {s['header']}" if s["header"] else s["path"]
+            out.append(f"  {where}  [{s['reason']}] {s['detail']}")
+    for w in plan.diff.warnings:
+        out.append(f"warning: {w}")
+    if verbose:
+        out += ["", "hunks:"]
+        decisions: dict[int, HunkDecision] = {id(d.hunk): d for d in plan.classification.decisions}
+        for f in plan.diff.files:
+            out.extend(_verbose_file(f, decisions))
+        out += ["", "tasks:"]
+        for t in plan.tasks:
+            heads = ", ".join(
+                f"{th.hunk.path} {th.hunk.header}"
+                + (f" (part {th.part[0]}/{th.part[1]})" if th.part else "")
+                for th in t.hunks
+            )
+            ctx = f", context {len(t.context)} hunks" + (
+                " (truncated)" if t.context_truncated else ""
+            )
+            out.append(f"  {t.id} -> {t.alias}: ~{t.est_input_tokens:,} tokens{ctx}: {heads}")
+    return "\n".join(out) + "\n"
+
+
+def _verbose_file(f: FileDiff, decisions: dict[int, HunkDecision]) -> list[str]:
+    lines = []
+    for h in f.hunks:
+        d = decisions[id(h)]
+        label = d.tier.value if d.tier else f"skip:{d.skip}"
+        lines.append(f"  {f.path} {h.header}  -> {label}")
+        lines.extend(f"      {r.rule}: {r.detail}" for r in d.reasons)
+    if not f.hunks:
+        lines.append(f"  {f.path}  (no hunks)")
+    return lines
