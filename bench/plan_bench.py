@@ -101,6 +101,8 @@ def child(mode: str, path: str, repeat: int) -> None:
         json.dumps(plan_to_dict(build_plan(parse_diff(text), loaded)))
 
     sides = {"parse": parse, "plan": plan}
+    if mode == "baseline":  # imports and the read only: subtracted from instruction counts
+        return
     if mode != "time":
         sides[mode]()
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -126,11 +128,43 @@ def run_child(mode: str, path: str, repeat: int) -> dict[str, float]:
     return data
 
 
+def instructions(mode: str, path: str) -> int:
+    """Instructions one child executes, counted by valgrind's callgrind (slow, but exact and
+    repeatable whatever else the machine is doing)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp, "callgrind.out")
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                path,
+                "--repeat",
+                "1",
+            ],
+            capture_output=True,
+            check=True,
+        )
+        for line in out.read_text().splitlines():
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("callgrind wrote no totals")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--files", type=int, default=500)
     ap.add_argument("--lines-per-file", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=5, help="runs per side; the fastest counts")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions with valgrind (minutes; immune to machine load)",
+    )
     ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -148,6 +182,9 @@ def main() -> int:
         parse_s, plan_s = times["parse"], times["plan"]
         parse_mb = run_child("parse", path, 1)["peak_mb"]
         plan_mb = run_child("plan", path, 1)["peak_mb"]
+        counts = {}
+        if args.instructions:
+            counts = {m: instructions(m, path) for m in ("baseline", "parse", "plan")}
     finally:
         Path(path).unlink()
     print(
@@ -157,6 +194,13 @@ def main() -> int:
     print(f"depthgate plan:     {plan_s:.3f} s, peak RSS {plan_mb:.0f} MB")
     print(f"ratio plan/parse:   {plan_s / parse_s:.2f}  (target <= 3)")
     print(f"peak memory:        {plan_mb:.0f} MB  (target < 300 MB)")
+    if counts:
+        parse_i = counts["parse"] - counts["baseline"]
+        plan_i = counts["plan"] - counts["baseline"]
+        print(
+            f"instructions (callgrind, start-up subtracted): parse {parse_i / 1e9:.2f} G, "
+            f"plan {plan_i / 1e9:.2f} G, ratio {plan_i / parse_i:.2f}"
+        )
     return 0
 
 

@@ -122,6 +122,7 @@ class _PathRule:
         self.globs = list(globs)
         self.spec = pathspec.PathSpec.from_lines("gitignore", self.globs)
         regexes = [p.regex.pattern for p in self.spec.patterns if p.regex is not None]
+        # (one regex per glob, to name the glob that matched, is only built on a match)
         simple = all(p.include for p in self.spec.patterns if p.regex is not None)
         self.union = (
             re.compile("|".join(f"(?:{r})" for r in regexes)) if simple and regexes else None
@@ -551,10 +552,11 @@ def _where(line: Line) -> str:
 
 def _quote(line: Line) -> str:
     sign, no = ("-", line.old_no) if line.kind is LineKind.DELETED else ("+", line.new_no)
-    text = "".join(
-        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch
-        for ch in line.text.strip()
-    )
+    text = line.text.strip()
+    if not (text.isascii() and text.isprintable()):  # show hidden characters, never render them
+        text = "".join(
+            f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text
+        )
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{sign}{no}: {text}"

@@ -99,11 +99,12 @@ class Hunk:
     lines: tuple[Line, ...]
     old_missing_newline: bool = False  # "\ No newline at end of file" after the old side's end
     new_missing_newline: bool = False  # ... after the new side's end
+    # "@@ -a,b +c,d @@ section": derived, computed once (it keys hunks in plans and notes)
+    header: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def header(self) -> str:
+    def __post_init__(self) -> None:
         head = f"@@ -{self.old_start},{self.old_lines} +{self.new_start},{self.new_lines} @@"
-        return f"{head} {self.section}" if self.section else head
+        object.__setattr__(self, "header", f"{head} {self.section}" if self.section else head)
 
     @property
     def added(self) -> int:
@@ -259,7 +260,7 @@ def parse_github_files(files: Sequence[Mapping[str, Any]]) -> Diff:
         body = str(patch)
         if not body.endswith("\n"):
             body += "\n"
-        parsed = _parse_chunk(_split_lines(f"--- {src}\n+++ {dst}\n{body}"))
+        parsed = _parse_chunk(f"--- {src}\n+++ {dst}\n{body}")
         hunks = tuple(_rehome(h, path) for h in parsed.hunks)
         out.append(
             FileDiff(
@@ -289,27 +290,36 @@ def _rehome(hunk: Hunk, path: str) -> Hunk:
     )
 
 
-def _split_files(text: str) -> Iterator[list[str]]:
-    """Cut the text into one chunk of lines per file, so one malformed file cannot sink the
-    others."""
-    lines = _split_lines(text)
-    starts = [i for i, line in enumerate(lines) if line.startswith(_GIT_HEADER)]
+_GIT_FILE = re.compile(r"^diff --git ", re.MULTILINE)
+_PLAIN_FILE = re.compile(r"^--- [^\n]*\n\+\+\+ ", re.MULTILINE)
+_HUNK_LINE = re.compile(r"^@@", re.MULTILINE)
+
+
+def _split_files(text: str) -> Iterator[str]:
+    """Cut the text into one chunk per file, so one malformed file cannot sink the others."""
+    starts = [m.start() for m in _GIT_FILE.finditer(text)]
     if not starts:
         # A plain unified diff: a file starts at a "---" line directly followed by "+++".
-        starts = [
-            i
-            for i in range(len(lines) - 1)
-            if lines[i].startswith("--- ") and lines[i + 1].startswith("+++ ")
-        ]
-    if not starts and any(line.startswith("@@ ") for line in lines):
+        starts = [m.start() for m in _PLAIN_FILE.finditer(text)]
+    if not starts and re.search(r"^@@ ", text, re.MULTILINE):
         raise DiffError(
             "input has hunks but no file headers ('diff --git' or '---'/'+++'): it looks like "
             "one file's patch from GitHub's files API; give the whole PR diff instead "
             "(git diff, or the PR's .diff URL)"
         )
     for n, start in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
-        yield lines[start:end]
+        yield text[start : starts[n + 1] if n + 1 < len(starts) else len(text)]
+
+
+def _hunk_header_lines(chunk: str) -> list[int]:
+    """Indexes of the lines of ``chunk`` that start with "@@" (hunk headers, well-formed or not)."""
+    out = []
+    line = pos = 0
+    for m in _HUNK_LINE.finditer(chunk):
+        line += chunk.count("\n", pos, m.start())
+        pos = m.start()
+        out.append(line)
+    return out
 
 
 def _split_lines(text: str) -> list[str]:
@@ -441,7 +451,8 @@ def _strip_prefix(path: str | None) -> str | None:
     return path[2:] if _PREFIX.match(path) else path
 
 
-def _parse_chunk(chunk: list[str]) -> FileDiff:
+def _parse_chunk(text: str) -> FileDiff:
+    chunk = _split_lines(text)
     header = _read_header(chunk)
     try:
         # unidiff checks the structure (headers, counts, line types); metadata_only skips building
@@ -454,7 +465,7 @@ def _parse_chunk(chunk: list[str]) -> FileDiff:
     if len(patch) != 1:
         return _unparsed(header, f"malformed: expected one file in this part, found {len(patch)}")
     pf = patch[0]
-    hunk_starts = [i for i, ln in enumerate(chunk) if ln.startswith("@@")]
+    hunk_starts = _hunk_header_lines(text)
     if len(hunk_starts) != len(pf):
         headers = (chunk[i] for i in hunk_starts)
         bad = next((ln for ln in headers if not _HUNK.match(ln)), "@@").rstrip("\r\n")

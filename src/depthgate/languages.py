@@ -100,10 +100,11 @@ _C_FLOW = re.compile(
 SYNTAX: dict[Language, Syntax] = {
     Language.PYTHON: Syntax(
         comment=re.compile(r'^\s*(#|"""|\'\'\')'),
+        # Branching keywords anywhere in a changed line. Not match/case: soft keywords that are
+        # far more often method names (re.match) than statements.
         control_flow=re.compile(
-            r"^[ \t]*(if|elif|else|for|while|try|except|finally|with|return|raise|break|continue|"
-            r"match|case|yield|assert|async\s+(for|with))\b|\b(and|or|not)\b|\bawait\b",
-            re.MULTILINE,  # searched over the hunk's changed lines joined
+            r"\b(?:if|elif|else|for|while|try|except|finally|return|raise|break|continue|yield|"
+            r"assert|and|or|not|await|lambda)\b"
         ),
         definition=re.compile(
             r"^[ \t]*(?:async[ \t]+)?def[ \t]+(?P<name>\w+)[ \t]*\(|^[ \t]*class[ \t]+(?P<cls>\w+)|"

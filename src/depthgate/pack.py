@@ -44,7 +44,9 @@ def _line_bytes(line: Line) -> int:
 
 
 def hunk_tokens(hunk: Hunk) -> int:
-    size = len(hunk.header) + 1 + sum(_line_bytes(line) for line in hunk.lines)
+    text = "\n".join(line.text for line in hunk.lines)
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+    size += len(hunk.header) + 1 + (LINE_OVERHEAD - 1) * len(hunk.lines) + 1
     return math.ceil(size / BYTES_PER_TOKEN)
 
 
