@@ -39,8 +39,8 @@ def file_diff(path: str, hunks: list[list[str]], spacing: int = 100) -> str:
 
 def test_estimator_is_conservative_and_offline() -> None:
     assert estimate_tokens("") == 0
-    assert estimate_tokens("abc") == 1
-    assert estimate_tokens("é" * 3) == 2  # UTF-8 bytes, not characters
+    assert estimate_tokens("abcde") == 2
+    assert estimate_tokens("é" * 5) == 4  # UTF-8 bytes, not characters
 
 
 def test_fast_batches_never_mix_files(default_config: LoadedConfig) -> None:
