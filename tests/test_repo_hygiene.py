@@ -41,22 +41,28 @@ def test_every_uses_is_pinned_to_a_full_sha() -> None:
             assert PINNED.match(ref), f"{path.name}: {ref} is not pinned to a 40-hex commit SHA"
 
 
+def run_scripts(node: object, where: str) -> list[tuple[str, str]]:
+    """Every ``run:`` script in a workflow or action, with where it is."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "run" and isinstance(value, str):
+                found.append((where, value))
+            else:
+                found.extend(run_scripts(value, f"{where}.{key}"))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found.extend(run_scripts(item, f"{where}[{i}]"))
+    return found
+
+
 def test_no_expressions_inside_run_scripts() -> None:
     """`${{ }}` in a run: script is template injection; values go through env: instead."""
     for path in workflow_files():
-        data = yaml.safe_load(path.read_text())
-
-        def walk(node: object, where: str) -> None:
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    if key == "run" and isinstance(value, str):
-                        assert "${{" not in value, f"{path.name} {where}: expression in run:"
-                    walk(value, f"{where}.{key}")
-            elif isinstance(node, list):
-                for i, item in enumerate(node):
-                    walk(item, f"{where}[{i}]")
-
-        walk(data, path.name)
+        scripts = run_scripts(yaml.safe_load(path.read_text()), path.name)
+        assert scripts
+        for where, script in scripts:
+            assert "${{" not in script, f"{where}: expression inside run:"
 
 
 def test_workflows_declare_permissions() -> None:
