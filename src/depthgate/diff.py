@@ -18,6 +18,7 @@ This module is pure: it takes text and returns values.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -536,22 +537,21 @@ def _convert_hunks(
     hunks: list[Hunk] = []
     crlf = lf = 0
     added, deleted, context = LineKind.ADDED, LineKind.DELETED, LineKind.CONTEXT
-    for index, (uh, start) in enumerate(zip(pf, hunk_starts, strict=True)):
+    ends = [*hunk_starts[1:], len(chunk)] if hunk_starts else []
+    for index, (uh, start, end) in enumerate(zip(pf, hunk_starts, ends, strict=True)):
         lines: list[Line] = []
+        append = lines.append
         old_no, new_no = uh.source_start, uh.target_start
-        old_left, new_left = uh.source_length, uh.target_length
+        left = uh.source_length + uh.target_length  # each line uses up one or two of these
         old_missing = new_missing = False
-        i = start + 1
-        while i < len(chunk):
-            raw = chunk[i]
-            first = raw[:1]
+        for raw in itertools.islice(chunk, start + 1, end):
+            first = raw[0]
             if first == "\\":
                 prev = lines[-1].kind if lines else None
                 old_missing = old_missing or prev is deleted or prev is context
                 new_missing = new_missing or prev is added or prev is context
-                i += 1
                 continue
-            if old_left <= 0 and new_left <= 0:
+            if left <= 0:
                 break
             text = raw[1:].rstrip("\n") if first in "+- " else ""
             if text[-1:] == "\r":
@@ -562,20 +562,18 @@ def _convert_hunks(
             # tuple.__new__ is what Line(...) runs, minus a Python-level frame: this loop runs
             # once per diff line and is most of the parse's own time.
             if first == "+":
-                lines.append(_new_line(Line, (added, text, None, new_no)))
+                append(_new_line(Line, (added, text, None, new_no)))
                 new_no += 1
-                new_left -= 1
+                left -= 1
             elif first == "-":
-                lines.append(_new_line(Line, (deleted, text, old_no, None)))
+                append(_new_line(Line, (deleted, text, old_no, None)))
                 old_no += 1
-                old_left -= 1
+                left -= 1
             else:  # " " or a blank line (context whose leading space was lost)
-                lines.append(_new_line(Line, (context, text, old_no, new_no)))
+                append(_new_line(Line, (context, text, old_no, new_no)))
                 old_no += 1
                 new_no += 1
-                old_left -= 1
-                new_left -= 1
-            i += 1
+                left -= 2
         hunks.append(
             Hunk(
                 path=path,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import PurePosixPath
 
 
 class Language(StrEnum):
@@ -67,13 +66,14 @@ _BY_NAME = {
 
 
 def detect(path: str) -> Language:
-    name = PurePosixPath(path).name
-    lower = name.lower()
+    # plain string operations: pathlib costs more than the rest of the classifier's file work
+    lower = path.rsplit("/", 1)[-1].lower()
     if lower in _BY_NAME:
         return _BY_NAME[lower]
     if lower.startswith(("dockerfile.", "containerfile.")):
         return Language.DOCKERFILE
-    return _BY_SUFFIX.get(PurePosixPath(lower).suffix, Language.OTHER)
+    dot = lower.rfind(".")
+    return _BY_SUFFIX.get(lower[dot:], Language.OTHER) if dot > 0 else Language.OTHER
 
 
 @dataclass(frozen=True)
