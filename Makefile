@@ -3,7 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: all install plan test lint typecheck unit bench golden clean
+GW_VENV ?= .venv-gw
+# The real LiteLLM proxy the interop tests run against (tests/interop). Its own venv: LiteLLM's
+# dependency tree must not decide depthgate's.
+LITELLM_SPEC ?= litellm[proxy]==1.108.7 prisma==0.15.0
+
+.PHONY: all install gateway-venv plan test lint typecheck unit bench golden clean
 
 all: test
 
@@ -14,6 +19,12 @@ $(BIN)/depthgate: pyproject.toml
 	touch $@
 
 install: $(BIN)/depthgate
+
+$(GW_VENV)/bin/litellm:
+	$(PYTHON) -m venv $(GW_VENV)
+	$(GW_VENV)/bin/pip install --quiet $(LITELLM_SPEC)
+
+gateway-venv: $(GW_VENV)/bin/litellm
 
 # The main job, offline: the routing plan of the example PR diff.
 plan: install
@@ -26,7 +37,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install gateway-venv
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
@@ -34,10 +45,11 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/plan_bench.py
+	$(BIN)/python bench/review_bench.py
 	$(BIN)/python bench/token_estimate.py
 
 golden: install
 	$(BIN)/python scripts/regen_golden_diffs.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info
+	rm -rf $(VENV) $(GW_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import stamina
 
 from depthgate.routes import LoadedConfig, load_config
+from tests.fakes.upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -15,3 +18,18 @@ DATA = Path(__file__).resolve().parent / "data"
 @pytest.fixture(scope="session")
 def default_config() -> LoadedConfig:
     return load_config(str(ROOT / "src" / "depthgate" / "data" / "gateway-routes.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff() -> Iterator[None]:
+    """Retries keep their attempt counts but never wait (stamina's testing mode)."""
+    with stamina.set_testing(True, attempts=100, cap=True):
+        yield
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeUpstream]:
+    """A fake OpenAI-compatible upstream on a free port of 127.0.0.1, stopped after the test."""
+    server = FakeUpstream().start()
+    yield server
+    server.stop()

@@ -8,17 +8,43 @@ on stdout; messages go to stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate import __version__
 from depthgate.diff import Diff, parse_diff
-from depthgate.errors import EXIT_OK, DepthgateError, InputError
-from depthgate.plan import build_plan, plan_to_dict, render_text
-from depthgate.routes import config_schema, load_config
+from depthgate.errors import (
+    EXIT_FINDINGS,
+    EXIT_GATEWAY,
+    EXIT_OK,
+    DepthgateError,
+    InputError,
+    UsageError,
+)
+from depthgate.gateway import GatewaySettings, HttpGateway
+from depthgate.handoff import RunContext, build_handoff, render_markdown
+from depthgate.models import SEVERITY_ORDER
+from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
+from depthgate.placement import PlacementMode
+from depthgate.plan import Plan, build_plan, plan_to_dict, render_text
+from depthgate.report import outcome_to_dict, render_outcome_text
+from depthgate.routes import LoadedConfig, config_schema, load_config
+from depthgate.sanitize import SanitizePolicy
+
+# Environment variables whose values must never appear in output, wherever they come from.
+SECRET_ENV = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "DEPTHGATE_GITHUB_TOKEN",
+    "DEPTHGATE_WEBHOOK_SECRET",
+    "DEPTHGATE_WEBHOOK_SECRET_PREVIOUS",
+    "DEPTHGATE_PRIVATE_KEY",
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +78,33 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="list every hunk with its reasons"
     )
     _common(plan)
+
+    rev = sub.add_parser(
+        "review",
+        help="review a diff through the gateway",
+        description="Review a local diff through the gateway and print the comments that would "
+        "be posted. Needs the gateway URL and key in the environment variables that "
+        "gateway-routes.yaml names (default DEPTHGATE_GATEWAY_URL, DEPTHGATE_GATEWAY_KEY).",
+    )
+    rev.add_argument("--diff", metavar="PATH", help="unified diff file, or - for stdin")
+    rev.add_argument(
+        "--dry-run", action="store_true", help="print what would be posted; post nothing"
+    )
+    rev.add_argument(
+        "--fail-on",
+        choices=("info", "low", "medium", "high", "critical"),
+        help="exit 1 when a finding at or above this severity was made (default: never)",
+    )
+    rev.add_argument(
+        "--handoff", metavar="PATH", help="also write the handoff note (JSON) here on failure"
+    )
+    rev.add_argument(
+        "--placement",
+        choices=("diff_context", "added"),
+        default="diff_context",
+        help="which diff lines may carry a comment (default: diff_context)",
+    )
+    _common(rev)
 
     routes = sub.add_parser("routes", help="validate the route config or print its JSON Schema")
     routes_sub = routes.add_subparsers(dest="routes_command", required=True, metavar="ACTION")
@@ -97,6 +150,55 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_review(
+    args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO, env: Mapping[str, str]
+) -> int:
+    if not args.dry_run:
+        raise UsageError(
+            "review without --dry-run posts to a pull request, which needs a PR (the GitHub "
+            "Action, or --pr, not built yet); add --dry-run to review a local diff"
+        )
+    if not args.diff:
+        raise UsageError("review --dry-run needs --diff PATH (or - for stdin)")
+    loaded = load_config(args.config)
+    diff = read_diff(args.diff, stdin)
+    settings = GatewaySettings.from_config(loaded.config.gateway, env)
+    plan = build_plan(diff, loaded)
+    secrets = (*settings.secrets(), *(env[k] for k in SECRET_ENV if len(env.get(k, "")) >= 8))
+    options = ReviewOptions(
+        placement=PlacementMode(args.placement),
+        sanitize=SanitizePolicy(secrets=secrets),
+        max_comments=loaded.config.limits.max_comments,
+    )
+    outcome = asyncio.run(_review(plan, settings, loaded, options))
+    command = "depthgate review --dry-run" + (f" --diff {args.diff}" if args.diff else "")
+    note = None
+    if not outcome.complete:
+        ctx = RunContext(command=command, base_url=settings.base_url, show_host=settings.show_host)
+        note = build_handoff(outcome, ctx)
+        if args.handoff:
+            Path(args.handoff).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+        err.write(render_markdown(note))
+    if args.format == "json":
+        _emit(outcome_to_dict(outcome, note), out)
+    else:
+        out.write(render_outcome_text(outcome))
+    if note is not None:
+        return EXIT_GATEWAY
+    if args.fail_on and any(
+        SEVERITY_ORDER[c.severity] >= SEVERITY_ORDER[args.fail_on] for c in outcome.comments
+    ):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+async def _review(
+    plan: Plan, settings: GatewaySettings, loaded: LoadedConfig, options: ReviewOptions
+) -> ReviewOutcome:
+    async with HttpGateway(settings, loaded.config.routes) as gateway:
+        return await review(plan, gateway, options)
+
+
 def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
     if args.routes_command == "schema":
         schema = config_schema()
@@ -135,6 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "plan":
             return cmd_plan(args, out, sys.stdin)
+        if args.command == "review":
+            return cmd_review(args, out, err, sys.stdin, os.environ)
         return cmd_routes(args, out)
     except DepthgateError as exc:
         err.write(f"depthgate: error: {exc.message}\n")

@@ -70,6 +70,17 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "proxy-authorization", "cookie"}
 
 
+class RetryConfig(_Strict):
+    """The one retry layer (threats.md, "Gateway retry policy"): capped, jittered backoff for
+    rate limits, 5xx, timeouts and connection errors; never for auth or an unknown alias."""
+
+    attempts: PositiveInt = 4  # per call, the first included
+    wait_initial_s: PositiveFloat = 1.0
+    wait_max_s: PositiveFloat = 20.0
+    max_retry_after_s: PositiveFloat = 60.0  # a longer Retry-After ends the call: handoff
+    budget_s: PositiveFloat = 300.0  # per call, all attempts and waits included
+
+
 class GatewayConfig(_Strict):
     """Where the gateway is and how to authenticate. Values come from the environment."""
 
@@ -82,6 +93,7 @@ class GatewayConfig(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     headers_env: dict[str, str] = Field(default_factory=dict)
     show_host: bool = False
+    retry: RetryConfig = Field(default_factory=RetryConfig)
 
     @field_validator("base_url_env", "api_key_env")
     @classmethod
@@ -164,6 +176,7 @@ class Route(_Strict):
     temperature: float | None = Field(default=0.0, ge=0, le=2)
     response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
     price: Price | None = None
+    on_model_mismatch: Literal["fail", "warn"] = "fail"
 
 
 class Tiers(_Strict):

@@ -1,0 +1,426 @@
+"""The OpenAI-compatible gateway client: one chat completion per task, per alias.
+
+Configured only from ``gateway-routes.yaml`` and the environment variables it names (an entry
+point resolves them into :class:`GatewaySettings`). Per alias: a concurrency limit, a timeout and
+the request parameters the route declares (``max_tokens`` or ``max_completion_tokens``,
+temperature or none, ``response_format`` or not) -- never guesses from model names.
+
+Failures are told apart, not guessed at (design §4): every failure is a :class:`GatewayError`
+with an :class:`~depthgate.models.ErrorClass`, the HTTP status, the request id, the retries and
+the resolved model. The one retry layer is stamina's (capped, jittered exponential backoff;
+``stamina.set_testing`` turns the waits off in tests); ``Retry-After`` / ``retry-after-ms`` set
+the wait when present, and a wait longer than ``retry.max_retry_after_s`` or than what is left of
+``retry.budget_s`` ends the call instead. ``auth`` and ``unknown_alias`` are never retried and
+never fall back. Only the route's declared fallbacks are tried, in order, and the reply says
+which served. A 200 is a success only with non-empty content and a ``finish_reason`` that is not
+``length`` or ``content_filter``; otherwise it is ``bad_response`` (retried once).
+
+Exceptions::
+
+    DepthgateError
+    └── GatewayError     exit 3; alias, error_class, http_status, request_id, retries, ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import httpx
+import stamina
+
+from depthgate import profiles
+from depthgate.errors import EXIT_GATEWAY, ConfigError, DepthgateError
+from depthgate.models import NO_FALLBACK, RETRYABLE, ErrorClass
+from depthgate.routes import GatewayConfig, Profile, RetryConfig, Route
+from depthgate.secretscan import find_secret_shape
+
+Message = dict[str, str]
+
+
+class GatewayError(DepthgateError):
+    """A gateway call that did not produce a usable answer."""
+
+    exit_code = EXIT_GATEWAY
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        alias: str,
+        error_class: ErrorClass,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        retries: int = 0,
+        retry_after_s: float | None = None,
+        response_model: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.alias = alias
+        self.error_class = error_class
+        self.http_status = http_status
+        self.request_id = request_id
+        self.retries = retries
+        self.retry_after_s = retry_after_s
+        self.response_model = response_model
+
+    def with_retries(self, retries: int) -> GatewayError:
+        self.retries = retries
+        return self
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    base_url: str
+    api_key: str | None
+    chat_path: str
+    auth: str
+    profile: Profile
+    headers: Mapping[str, str] = field(default_factory=dict)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    show_host: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: GatewayConfig, env: Mapping[str, str]) -> GatewaySettings:
+        """Resolve the config against the environment (entry points only)."""
+        base_url = cfg.base_url
+        if cfg.base_url_env and env.get(cfg.base_url_env):
+            base_url = env[cfg.base_url_env]
+        if not base_url:
+            raise ConfigError(
+                f"gateway URL not set: export {cfg.base_url_env}=https://your-gateway "
+                f"(or set gateway.base_url in gateway-routes.yaml)"
+            )
+        key = env.get(cfg.api_key_env) or None
+        if key is None and cfg.auth != "none":
+            raise ConfigError(
+                f"gateway key not set: export {cfg.api_key_env} (the variable named by "
+                f"gateway.api_key_env), or set gateway.auth: none for a gateway without keys"
+            )
+        headers = dict(cfg.headers)
+        for name, var in cfg.headers_env.items():
+            if env.get(var):
+                headers[name] = env[var]
+        return cls(
+            base_url=base_url.rstrip("/"),
+            api_key=key,
+            chat_path=cfg.chat_path,
+            auth=cfg.auth,
+            profile=cfg.profile,
+            headers=headers,
+            retry=cfg.retry,
+            show_host=cfg.show_host,
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in anything depthgate prints or posts."""
+        values = [self.api_key or ""]
+        values += [
+            v for k, v in self.headers.items() if k.lower() not in ("x-title", "http-referer")
+        ]
+        return tuple(v for v in values if len(v) >= 8)
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    alias: str  # the route that was asked
+    served_by: str  # the route that answered: differs when a declared fallback served
+    content: str
+    finish_reason: str | None
+    response_model: str | None
+    input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    request_id: str | None
+    retries: int
+    gateway_fallback: bool  # the gateway reported that one of its own fallbacks served
+    warnings: tuple[str, ...] = ()
+    calls: int = 1  # HTTP requests made, retries and fallbacks included
+
+
+class Gateway(Protocol):
+    """The port the pipeline talks to. :class:`HttpGateway` and the test fakes implement it."""
+
+    async def chat(
+        self,
+        alias: str,
+        messages: Sequence[Message],
+        *,
+        response_schema: dict[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ChatReply: ...
+
+
+class HttpGateway:
+    """:class:`Gateway` over httpx. One instance per run; ``aclose()`` when done."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        routes: Mapping[str, Route],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.routes = routes
+        self._clock = clock
+        self._wall = wall_clock
+        headers = {"User-Agent": "depthgate", **settings.headers}
+        if settings.api_key and settings.auth == "bearer":
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        elif settings.api_key and settings.auth.startswith("header:"):
+            headers[settings.auth.split(":", 1)[1]] = settings.api_key
+        self._client = httpx.AsyncClient(
+            base_url=settings.base_url,
+            headers=headers,
+            transport=transport,
+            timeout=None,  # noqa: S113 - each request carries its route's timeout_s
+        )
+        self._slots = {alias: asyncio.Semaphore(r.concurrency) for alias, r in routes.items()}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> HttpGateway:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def chat(
+        self,
+        alias: str,
+        messages: Sequence[Message],
+        *,
+        response_schema: dict[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ChatReply:
+        route = self._route(alias)
+        calls = 0
+        try:
+            return await self._with_retries(alias, messages, response_schema, extra_body)
+        except GatewayError as primary:
+            if (
+                primary.error_class in NO_FALLBACK
+                or primary.error_class is ErrorClass.MODEL_MISMATCH
+            ):
+                raise
+            calls += primary.retries + 1
+            for fallback in route.fallback:
+                try:
+                    reply = await self._with_retries(
+                        fallback, messages, response_schema, extra_body
+                    )
+                except GatewayError as exc:
+                    calls += exc.retries + 1
+                    continue
+                return replace(
+                    reply,
+                    alias=alias,
+                    served_by=fallback,
+                    calls=reply.calls + calls,
+                    warnings=(
+                        *reply.warnings,
+                        f"{alias} failed ({primary.error_class.value}); declared fallback "
+                        f"{fallback} served",
+                    ),
+                )
+            raise
+
+    def _route(self, alias: str) -> Route:
+        try:
+            return self.routes[alias]
+        except KeyError:
+            raise GatewayError(
+                f"{alias}: not a route in gateway-routes.yaml",
+                alias=alias,
+                error_class=ErrorClass.UNKNOWN_ALIAS,
+            ) from None
+
+    async def _with_retries(
+        self,
+        alias: str,
+        messages: Sequence[Message],
+        response_schema: dict[str, Any] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> ChatReply:
+        policy = self.settings.retry
+        deadline = self._clock() + policy.budget_s
+        state = {"attempts": 0, "bad_responses": 0}
+
+        def backoff(exc: Exception) -> bool | float:
+            if not isinstance(exc, GatewayError):
+                return False
+            if exc.error_class is ErrorClass.BAD_RESPONSE:
+                state["bad_responses"] += 1
+                return state["bad_responses"] <= 1  # one more try, then failed(bad_response)
+            if exc.error_class not in RETRYABLE:
+                return False
+            wait = exc.retry_after_s
+            if wait is None:
+                return True  # stamina's capped, jittered exponential backoff
+            if wait > policy.max_retry_after_s or self._clock() + wait > deadline:
+                return False  # waiting that long would outlive the budget: hand off instead
+            return wait
+
+        try:
+            async for attempt in stamina.retry_context(
+                on=backoff,
+                attempts=policy.attempts,
+                timeout=policy.budget_s,
+                wait_initial=policy.wait_initial_s,
+                wait_max=policy.wait_max_s,
+            ):
+                with attempt:
+                    state["attempts"] += 1
+                    reply = await self._once(alias, messages, response_schema, extra_body)
+                    return replace(reply, retries=state["attempts"] - 1, calls=state["attempts"])
+        except GatewayError as exc:
+            raise exc.with_retries(state["attempts"] - 1) from None
+        raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+    def _body(
+        self,
+        route: Route,
+        messages: Sequence[Message],
+        response_schema: dict[str, Any] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": route.send_model,
+            "messages": list(messages),
+            route.token_param: route.max_output_tokens,
+        }
+        if route.temperature is not None:
+            body["temperature"] = route.temperature
+        if response_schema is not None and route.response_format == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "review", "strict": True, "schema": response_schema},
+            }
+            if self.settings.profile is Profile.OPENROUTER:
+                # some providers drop response_format silently unless required (facts/gateways.md)
+                body["provider"] = {"require_parameters": True}
+        elif response_schema is not None and route.response_format == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        body.update(extra_body or {})
+        return body
+
+    async def _once(
+        self,
+        alias: str,
+        messages: Sequence[Message],
+        response_schema: dict[str, Any] | None,
+        extra_body: Mapping[str, Any] | None,
+    ) -> ChatReply:
+        route = self._route(alias)
+        body = self._body(route, messages, response_schema, extra_body)
+        async with self._slots[alias]:
+            started = self._clock()
+            try:
+                resp = await self._client.post(
+                    self.settings.chat_path, json=body, timeout=route.timeout_s
+                )
+            except httpx.TimeoutException as exc:
+                raise GatewayError(
+                    f"{alias}: no answer within {route.timeout_s:g}s ({type(exc).__name__})",
+                    alias=alias,
+                    error_class=ErrorClass.TIMEOUT,
+                ) from None
+            except httpx.TransportError as exc:
+                raise GatewayError(
+                    f"{alias}: could not reach the gateway ({type(exc).__name__})",
+                    alias=alias,
+                    error_class=ErrorClass.CONNECTION,
+                ) from None
+            latency_ms = (self._clock() - started) * 1000
+        return self._reply(alias, route, resp, latency_ms)
+
+    def _reply(
+        self, alias: str, route: Route, resp: httpx.Response, latency_ms: float
+    ) -> ChatReply:
+        profile = self.settings.profile
+        headers = dict(resp.headers)
+        try:
+            payload: Any = resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            payload = None
+        rid = profiles.request_id(headers, payload)
+        model = profiles.resolved_model(profile, headers, payload)
+
+        def fail(error_class: ErrorClass, what: str, wait: float | None = None) -> GatewayError:
+            return GatewayError(
+                f"{alias}: {error_class.value}: {what}",
+                alias=alias,
+                error_class=error_class,
+                http_status=resp.status_code,
+                request_id=rid,
+                retry_after_s=wait,
+                response_model=model,
+            )
+
+        if resp.status_code >= 300:
+            error_class = profiles.classify_error(profile, resp.status_code, payload, resp.text)
+            _, _, message = profiles.error_payload(payload)
+            detail = _safe(message or resp.text or resp.reason_phrase)
+            wait = profiles.retry_after(headers, self._wall())
+            raise fail(error_class, f"HTTP {resp.status_code}: {detail}", wait)
+        if not isinstance(payload, dict):
+            raise fail(ErrorClass.BAD_RESPONSE, "the answer is not JSON (a proxy page?)")
+        if payload.get("error"):
+            _, _, message = profiles.error_payload(payload)
+            raise fail(ErrorClass.BAD_RESPONSE, f"error object in a 200 answer: {_safe(message)}")
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise fail(ErrorClass.BAD_RESPONSE, "no choices in the answer")
+        choice = choices[0]
+        message_obj = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        content = message_obj.get("content") if isinstance(message_obj, dict) else None
+        finish = choice.get("finish_reason")
+        if finish in ("length", "content_filter"):
+            raise fail(ErrorClass.BAD_RESPONSE, f"finish_reason {finish}: the answer is cut off")
+        if not isinstance(content, str) or not content.strip():
+            raise fail(ErrorClass.BAD_RESPONSE, "empty content")
+
+        warnings: list[str] = []
+        if route.locked_model and model and not profiles.model_matches(route.locked_model, model):
+            text = f"resolved model {model!r} does not match locked_model {route.locked_model!r}"
+            if route.on_model_mismatch == "fail":
+                raise fail(ErrorClass.MODEL_MISMATCH, text)
+            warnings.append(f"{alias}: {text}")
+        usage = payload.get("usage") if isinstance(payload.get("usage"), dict) else {}
+        assert isinstance(usage, dict)
+        return ChatReply(
+            alias=alias,
+            served_by=alias,
+            content=content,
+            finish_reason=finish if isinstance(finish, str) else None,
+            response_model=model,
+            input_tokens=_int(usage.get("prompt_tokens")),
+            output_tokens=_int(usage.get("completion_tokens")),
+            latency_ms=latency_ms,
+            request_id=rid,
+            retries=0,
+            gateway_fallback=profiles.gateway_fallback(profile, headers),
+            warnings=tuple(warnings),
+        )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _safe(text: str) -> str:
+    """A gateway's error text, shortened, on one line, with anything key-shaped removed."""
+    one_line = " ".join(str(text).split())[:200]
+    return (
+        "[message withheld: it contains a credential-shaped value]"
+        if find_secret_shape(one_line)
+        else one_line
+    )

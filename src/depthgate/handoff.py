@@ -1,0 +1,230 @@
+"""The handoff note: what the next person needs when a review did not complete (design §4).
+
+It names the command that ran, what happened, every hunk's end state, what could not be seen,
+the fallback that served (if any), the environment (versions, config hash, gateway profile and
+host), and what to do next -- one message template per error class, each saying the cause and
+the fix. It never carries a key, a token, a prompt or a model response: only ids, classes,
+counts, paths and hunk headers. Pure: an outcome in, JSON-able data and Markdown out.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from depthgate import __version__
+from depthgate.models import ErrorClass
+from depthgate.pipeline import ReviewOutcome, TaskFailure
+
+NEXT_ACTION = {
+    ErrorClass.AUTH: (
+        "The gateway rejected the credentials of alias {alias} (HTTP {status}). Check that the "
+        "variable named by gateway.api_key_env holds a valid key for this gateway (LiteLLM "
+        "answers 400 no_db_connection to an unknown key when it has no database). Fork pull "
+        "requests get no secrets on `pull_request`."
+    ),
+    ErrorClass.UNKNOWN_ALIAS: (
+        "The gateway does not know the model alias sent for {alias}. Add the alias on the "
+        "gateway (LiteLLM: model_list[].model_name) or fix routes.{alias}.send_model in "
+        "gateway-routes.yaml, then run `depthgate smoke`."
+    ),
+    ErrorClass.RATE_LIMITED: (
+        "Alias {alias} stayed rate limited after {retries} retries{wait}. Re-run later, lower "
+        "routes.{alias}.concurrency, or raise the gateway's limits."
+    ),
+    ErrorClass.SERVER: (
+        "The gateway or its upstream failed for {alias} (HTTP {status}) after {retries} retries. "
+        "Check the gateway's health and logs for request {request_id}, then re-run."
+    ),
+    ErrorClass.TIMEOUT: (
+        "Alias {alias} gave no answer in time after {retries} retries. Raise "
+        "routes.{alias}.timeout_s or check the upstream model's latency, then re-run."
+    ),
+    ErrorClass.CONNECTION: (
+        "The gateway could not be reached for {alias}. Check the URL in the variable named by "
+        "gateway.base_url_env and that the runner can reach it, then re-run."
+    ),
+    ErrorClass.BAD_RESPONSE: (
+        "Alias {alias} answered, but not usably (invalid or empty JSON after one repair, or a cut-"
+        "off answer). Check the model behind it and routes.{alias}.max_output_tokens; a model "
+        "without structured output may need response_format: json_object or none."
+    ),
+    ErrorClass.CONTEXT_LENGTH: (
+        "A task for {alias} exceeded the model's context window. Lower "
+        "routes.{alias}.max_input_tokens in gateway-routes.yaml to the model's real limit."
+    ),
+    ErrorClass.BAD_REQUEST: (
+        "The gateway rejected the request for {alias} as malformed (HTTP {status}). Check "
+        "routes.{alias}.token_param (max_tokens or max_completion_tokens), temperature and "
+        "response_format for this model."
+    ),
+    ErrorClass.MODEL_MISMATCH: (
+        "Alias {alias} resolved to {model}, not its locked_model. Fix the gateway's routing, or "
+        "update routes.{alias}.locked_model on purpose (or set on_model_mismatch: warn)."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where the review ran: filled in by the entry point (CLI, Action, App)."""
+
+    command: str
+    base_url: str | None = None
+    show_host: bool = False
+    pr: str | None = None
+    head_sha: str | None = None
+    github_host: str | None = None
+    review_id: int | None = None
+    step: str = "gateway"
+
+
+def next_action(failure: TaskFailure) -> str:
+    wait = f" (Retry-After {failure.retry_after_s:g}s)" if failure.retry_after_s else ""
+    return NEXT_ACTION[failure.error_class].format(
+        alias=failure.alias,
+        status=failure.http_status if failure.http_status is not None else "-",
+        retries=failure.retries,
+        wait=wait,
+        request_id=failure.request_id or "(none)",
+        model=failure.response_model or "(unknown)",
+    )
+
+
+def build_handoff(outcome: ReviewOutcome, ctx: RunContext) -> dict[str, Any]:
+    """The note as JSON-able data. ``outcome`` must have failures."""
+    primary = _primary(outcome.failures)
+    counts = outcome.counts()
+    failed = [
+        {"path": h.path, "header": h.header, "error_class": h.reason}
+        for h in outcome.hunks
+        if h.state == "failed"
+    ]
+    skipped_files = outcome.plan.classification.skipped_files
+    unseen = [
+        f"{s.path}: {s.reason} ({s.detail})"
+        for s in skipped_files
+        if s.reason in ("too_large", "malformed", "binary_content")
+    ]
+    evidence_missing = [
+        f"{f['path']} {f['header']}: not reviewed ({f['error_class']})" for f in failed
+    ]
+    evidence_missing += unseen
+    uncertainty = [
+        f"{counts['failed']} of {counts['total']} hunks were not reviewed; they may hide problems "
+        f"that no comment mentions."
+    ]
+    if counts["reviewed"]:
+        uncertainty.append(
+            f"{counts['reviewed']} hunks were reviewed; their findings stand on their own and "
+            f"were kept."
+        )
+    if outcome.fallback_used:
+        uncertainty.append(f"declared fallback {outcome.fallback_used} served some tasks")
+    uncertainty += [w for w in outcome.warnings if "locked_model" in w]
+    return {
+        "status": "failed_partial" if counts["reviewed"] else "failed",
+        "step": ctx.step,
+        "command": ctx.command,
+        "pr": ctx.pr,
+        "head_sha": ctx.head_sha,
+        "gateway": {
+            "base_url": _host(ctx.base_url) if ctx.show_host else "REDACTED",
+            "profile": outcome.plan.config.config.gateway.profile.value,
+            "alias": primary.alias,
+            "error_class": primary.error_class.value,
+            "http_status": primary.http_status,
+            "request_id": primary.request_id,
+            "retries": primary.retries,
+            "retry_after_s": primary.retry_after_s,
+            "response_model": primary.response_model,
+        },
+        "failures": [
+            {
+                "task": f.task_id,
+                "alias": f.alias,
+                "error_class": f.error_class.value,
+                "http_status": f.http_status,
+                "retries": f.retries,
+            }
+            for f in outcome.failures
+        ],
+        "hunks": {
+            "total": counts["total"],
+            "reviewed": counts["reviewed"],
+            "skipped": counts["skipped"],
+            "failed": failed,
+        },
+        "posted": {
+            "review_id": ctx.review_id,
+            "inline_comments": len(outcome.comments),
+            "summary_only": len(outcome.summary_only),
+        },
+        "changed_files": [f.path for f in outcome.plan.diff.files],
+        "evidence_missing": evidence_missing,
+        "fallback_used": outcome.fallback_used,
+        "resolved_models": dict(outcome.response_models),
+        "remaining_uncertainty": uncertainty,
+        "next_action": next_action(primary),
+        "config_sha256": outcome.plan.config.sha256,
+        "github_host": ctx.github_host,
+        "versions": {
+            "depthgate": __version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _primary(failures: list[TaskFailure]) -> TaskFailure:
+    """The failure that explains the run: a sent call's failure before a 'not sent' one."""
+    sent = [f for f in failures if not f.message.startswith("not sent")]
+    return (sent or failures)[0]
+
+
+def _host(url: str | None) -> str:
+    return urlsplit(url).netloc if url else "REDACTED"
+
+
+def render_markdown(note: Mapping[str, Any]) -> str:
+    gw = note["gateway"]
+    hunks = note["hunks"]
+    lines = [
+        f"## depthgate: review {'incomplete' if note['status'] == 'failed_partial' else 'failed'}",
+        "",
+        f"**{gw['error_class']}** from alias `{gw['alias']}` "
+        f"(HTTP {gw['http_status'] if gw['http_status'] is not None else '-'}, "
+        f"{gw['retries']} retries, request id `{gw['request_id'] or '-'}`).",
+        "",
+        f"**Next:** {note['next_action']}",
+        "",
+        f"| hunks | reviewed | skipped | failed |\n|---|---|---|---|\n"
+        f"| {hunks['total']} | {hunks['reviewed']} | {hunks['skipped']} | {len(hunks['failed'])} |",
+    ]
+    if hunks["failed"]:
+        lines += ["", "Not reviewed:", ""]
+        lines += [
+            f"- `{f['path']}` `{f['header']}` ({f['error_class']})" for f in hunks["failed"][:50]
+        ]
+        if len(hunks["failed"]) > 50:
+            lines.append(f"- … and {len(hunks['failed']) - 50} more (see the JSON note)")
+    if note["remaining_uncertainty"]:
+        lines += ["", "Remaining uncertainty:", ""]
+        lines += [f"- {u}" for u in note["remaining_uncertainty"]]
+    lines += [
+        "",
+        f"<sub>command `{note['command']}` · config sha256 `{note['config_sha256'][:12]}` · "
+        f"gateway {gw['base_url']} ({gw['profile']}) · fallback used: "
+        f"{note['fallback_used'] or 'none'} · depthgate {note['versions']['depthgate']}</sub>",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def annotation(note: Mapping[str, Any]) -> str:
+    """A one-line ``::error::`` workflow command (newlines escaped as GitHub requires)."""
+    gw = note["gateway"]
+    text = f"depthgate: {gw['error_class']} from {gw['alias']}: {note['next_action']}"
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::error title=depthgate review {note['status']}::{text}"

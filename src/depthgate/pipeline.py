@@ -1,0 +1,473 @@
+"""The review pipeline: plan -> gateway calls -> findings -> placement -> comments (design §1).
+
+``review(plan, gateway, options)`` reads as the pipeline itself. The gateway is a port (the HTTP
+client in production, fakes in tests); posting is not done here -- the outcome is what a
+publisher posts, or what ``--dry-run`` prints.
+
+Order of calls: the first task of each alias runs alone, one alias after the other, before
+anything else is sent. An ``auth`` or ``unknown_alias`` answer there stops the run with zero
+calls to any other alias; one later on cancels every task not yet started. Everything else
+fails only its own task: a partial review keeps what completed, and every hunk ends in exactly
+one state -- ``reviewed``, ``skipped(reason)`` or ``failed(error class)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from depthgate.diff import Anchor, LineKind, Side
+from depthgate.findings import (
+    AnswerError,
+    ParsedAnswer,
+    PullRequestText,
+    build_messages,
+    parse_answer,
+    repair_messages,
+    response_schema,
+)
+from depthgate.gateway import ChatReply, Gateway, GatewayError
+from depthgate.models import (
+    NO_FALLBACK,
+    SEVERITY_ORDER,
+    Comment,
+    ErrorClass,
+    Finding,
+    Provenance,
+    SummaryOnly,
+)
+from depthgate.pack import Task
+from depthgate.placement import Placed, PlacementMode, place
+from depthgate.plan import Plan
+from depthgate.sanitize import SanitizePolicy, sanitize
+
+FINGERPRINT_MARK = "depthgate:fp="
+_MODEL_CHARS = re.compile(r"[^\w.:/@+-]")
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    placement: PlacementMode = PlacementMode.DIFF_CONTEXT
+    sanitize: SanitizePolicy = field(default_factory=SanitizePolicy)
+    max_comments: int = 30
+    comment_max_bytes: int = 16_000
+    max_findings_per_task: int = 50  # the prompt asks for 10; more is a runaway answer
+    pr: PullRequestText | None = None
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_ms: float = 0.0
+    cost: float | None = None
+
+
+@dataclass(frozen=True)
+class HunkOutcome:
+    path: str
+    header: str
+    state: str  # reviewed | skipped | failed
+    reason: str | None  # the skip reason, or the error class of a failure
+    tier: str | None
+    alias: str | None
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    task_id: str
+    alias: str
+    error_class: ErrorClass
+    message: str
+    http_status: int | None = None
+    request_id: str | None = None
+    retries: int = 0
+    retry_after_s: float | None = None
+    response_model: str | None = None
+
+
+@dataclass
+class ReviewOutcome:
+    plan: Plan
+    comments: list[Comment] = field(default_factory=list)
+    summary_only: list[SummaryOnly] = field(default_factory=list)
+    usage: dict[str, Usage] = field(default_factory=dict)
+    hunks: list[HunkOutcome] = field(default_factory=list)
+    failures: list[TaskFailure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fallback_used: str | None = None
+    response_models: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures
+
+    def counts(self) -> dict[str, int]:
+        out = {"total": len(self.hunks), "reviewed": 0, "skipped": 0, "failed": 0}
+        for h in self.hunks:
+            out[h.state] += 1
+        return out
+
+
+@dataclass
+class _TaskResult:
+    task: Task
+    reply: ChatReply | None = None
+    answer: ParsedAnswer | None = None
+    failure: TaskFailure | None = None
+    calls: int = 0
+    drafts: list[tuple[Comment, Finding]] = field(default_factory=list)
+    summary: list[SummaryOnly] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Stop:
+    """Set once an auth or unknown-alias failure makes every further call pointless."""
+
+    def __init__(self) -> None:
+        self.cause: TaskFailure | None = None
+
+    def current(self) -> TaskFailure | None:
+        """Read anew after every await: another task may have stopped the run meanwhile."""
+        return self.cause
+
+
+async def review(plan: Plan, gateway: Gateway, options: ReviewOptions) -> ReviewOutcome:
+    outcome = ReviewOutcome(plan=plan)
+    for alias in plan.config.config.routes:
+        outcome.usage[alias] = Usage()
+    stop = _Stop()
+    probes: dict[str, Task] = {}
+    for task in plan.tasks:
+        probes.setdefault(task.alias, task)
+    probe_ids = {t.id for t in probes.values()}
+    results = [await _run_task(task, plan, gateway, options, stop) for task in probes.values()]
+    rest = [t for t in plan.tasks if t.id not in probe_ids]
+    results += await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in rest))
+
+    drafts: list[tuple[Comment, Finding]] = []
+    for result in results:
+        _collect(result, outcome, drafts)
+    _finish_comments(drafts, outcome, options)
+    outcome.hunks = _hunk_states(plan, results)
+    return outcome
+
+
+async def _run_task(
+    task: Task, plan: Plan, gateway: Gateway, options: ReviewOptions, stop: _Stop
+) -> _TaskResult:
+    result = _TaskResult(task)
+    cause = stop.current()
+    if cause is not None:
+        return _not_sent(result, cause)
+    messages = build_messages(task, options.pr)
+    schema = response_schema()
+    try:
+        reply = await gateway.chat(task.alias, messages, response_schema=schema)
+        result.calls += reply.calls
+        result.reply = reply
+        try:
+            result.answer = parse_answer(reply.content)
+        except AnswerError as exc:  # one repair turn, then failed(bad_response)
+            cause = stop.current()
+            if cause is not None:  # another task hit auth/unknown_alias while this one waited
+                return _not_sent(result, cause)
+            repair = repair_messages(messages, reply.content, str(exc))
+            second = await gateway.chat(task.alias, repair, response_schema=schema)
+            result.calls += second.calls
+            result.reply = _merge(reply, second)
+            try:
+                result.answer = parse_answer(second.content)
+            except AnswerError as exc2:
+                result.failure = TaskFailure(
+                    task.id,
+                    task.alias,
+                    ErrorClass.BAD_RESPONSE,
+                    f"{task.alias}: the answer was not usable after one repair: {exc2}",
+                    response_model=second.response_model,
+                )
+    except GatewayError as exc:
+        result.calls += exc.retries + 1
+        result.failure = TaskFailure(
+            task.id,
+            task.alias,
+            exc.error_class,
+            exc.message,
+            http_status=exc.http_status,
+            request_id=exc.request_id,
+            retries=exc.retries,
+            retry_after_s=exc.retry_after_s,
+            response_model=exc.response_model,
+        )
+        if exc.error_class in NO_FALLBACK and stop.cause is None:
+            stop.cause = result.failure
+    if result.failure is None:
+        _interpret(result, plan, options)
+    return result
+
+
+def _not_sent(result: _TaskResult, cause: TaskFailure) -> _TaskResult:
+    result.failure = TaskFailure(
+        result.task.id,
+        result.task.alias,
+        cause.error_class,
+        f"not sent: the run stopped after {cause.alias} answered {cause.error_class.value}",
+    )
+    return result
+
+
+def _merge(first: ChatReply, second: ChatReply) -> ChatReply:
+    return ChatReply(
+        alias=second.alias,
+        served_by=second.served_by,
+        content=second.content,
+        finish_reason=second.finish_reason,
+        response_model=second.response_model,
+        input_tokens=first.input_tokens + second.input_tokens,
+        output_tokens=first.output_tokens + second.output_tokens,
+        latency_ms=first.latency_ms + second.latency_ms,
+        request_id=second.request_id,
+        retries=first.retries + second.retries,
+        gateway_fallback=first.gateway_fallback or second.gateway_fallback,
+        warnings=first.warnings + second.warnings,
+        calls=first.calls + second.calls,
+    )
+
+
+def _collect(
+    result: _TaskResult, outcome: ReviewOutcome, drafts: list[tuple[Comment, Finding]]
+) -> None:
+    """Fold one task's result into the outcome: cheap bookkeeping, done in task order."""
+    task = result.task
+    usage = outcome.usage.setdefault(task.alias, Usage())
+    usage.calls += result.calls
+    reply = result.reply
+    if reply is not None:
+        usage.input_tokens += reply.input_tokens
+        usage.output_tokens += reply.output_tokens
+        usage.latency_ms += reply.latency_ms
+        price = outcome.plan.config.config.routes[task.alias].price
+        if price is not None:
+            cost = (
+                reply.input_tokens * price.input_per_mtok
+                + reply.output_tokens * price.output_per_mtok
+            ) / 1e6
+            usage.cost = (usage.cost or 0.0) + cost
+        outcome.warnings.extend(w for w in reply.warnings if w not in outcome.warnings)
+        if reply.served_by != task.alias:
+            outcome.fallback_used = reply.served_by
+        if reply.response_model:
+            outcome.response_models[reply.served_by] = reply.response_model
+    if result.failure is not None:
+        outcome.failures.append(result.failure)
+        return
+    outcome.warnings.extend(result.notes)
+    outcome.summary_only.extend(result.summary)
+    drafts.extend(result.drafts)
+
+
+def _interpret(result: _TaskResult, plan: Plan, options: ReviewOptions) -> None:
+    """Findings -> placed, sanitized comments or summary entries. Runs inside the task, right
+    after its answer arrives, so this CPU work overlaps the other tasks' waiting."""
+    task, reply, answer = result.task, result.reply, result.answer
+    assert answer is not None
+    assert reply is not None
+    provenance = Provenance(task.tier.value, reply.served_by, _clean_model(reply.response_model))
+    if answer.ignored_fields:
+        names = ", ".join(sorted(answer.ignored_fields))
+        result.notes.append(f"{task.id}: ignored unknown fields in the answer: {names}")
+    for raw, why in answer.invalid[: options.max_findings_per_task]:
+        finding = _salvage(raw)
+        if finding is not None:
+            result.summary.append(_summary(finding, why, provenance, options))
+        else:
+            result.notes.append(f"{task.id}: dropped an unusable finding ({why})")
+    own = {id(th.decision.hunk) for th in task.hunks}
+    anchors = plan.diff.anchors
+    findings = answer.findings
+    if len(findings) > options.max_findings_per_task:
+        result.notes.append(
+            f"{task.id}: the answer had {len(findings)} findings; only the first "
+            f"{options.max_findings_per_task} were used"
+        )
+        findings = findings[: options.max_findings_per_task]
+    for finding in findings:
+        placed = place(finding, plan.diff, options.placement)
+        if isinstance(placed, str):
+            result.summary.append(_summary(finding, placed, provenance, options))
+            continue
+        side = Side(placed.side)
+        hunk = anchors.get(Anchor(placed.path, side, placed.line))
+        if hunk is None or id(hunk) not in own:
+            result.summary.append(_summary(finding, "outside_task_hunks", provenance, options))
+            continue
+        line_text = next(
+            (
+                ln.text
+                for ln in hunk.lines
+                if (ln.old_no if side is Side.LEFT else ln.new_no) == placed.line
+                and (ln.kind is LineKind.DELETED) == (side is Side.LEFT)
+            ),
+            "",
+        )
+        comment = _comment(finding, placed, provenance, options, line_text)
+        result.drafts.append((comment, finding))
+
+
+def _summary(
+    finding: Finding, reason: str, prov: Provenance, options: ReviewOptions
+) -> SummaryOnly:
+    """A finding for the summary, its texts sanitized like any comment's (they are posted too)."""
+    policy = options.sanitize
+    clean = finding.model_copy(
+        update={
+            "path": sanitize(finding.path, policy)[:1000],
+            "title": sanitize(" ".join(finding.title.split()), policy)[:200],
+            "body": sanitize(finding.body, policy),
+            "suggestion": sanitize(finding.suggestion, policy) if finding.suggestion else None,
+        }
+    )
+    return SummaryOnly(clean, reason, prov)
+
+
+def _clean_model(model: str | None) -> str | None:
+    return _MODEL_CHARS.sub("", model)[:100] if model else None
+
+
+def _salvage(raw: object) -> Finding | None:
+    """A finding rejected for its anchor (``"line": "12"``) still has a message worth listing."""
+    if not isinstance(raw, dict):
+        return None
+    title, body = raw.get("title"), raw.get("body")
+    if not isinstance(title, str) or not isinstance(body, str) or not title or not body:
+        return None
+    severity = raw.get("severity") if raw.get("severity") in SEVERITY_ORDER else "info"
+    category = raw.get("category")
+    try:
+        return Finding.model_validate(
+            {
+                "path": str(raw.get("path") or "(unknown)")[:1000],
+                "line": 1,
+                "severity": severity,
+                "category": category if isinstance(category, str) else "bug",
+                "title": title[:200],
+                "body": body[:8000],
+            },
+            strict=False,
+        )
+    except ValueError:
+        return None
+
+
+def fingerprint(finding: Finding, line_text: str) -> str:
+    """Stable across pushes while the commented line's text and the finding stay the same."""
+    norm_title = " ".join(finding.title.lower().split())
+    key = "\x1f".join((finding.path, finding.category, norm_title, line_text.strip()))
+    return hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:20]
+
+
+def _comment(
+    finding: Finding, placed: Placed, prov: Provenance, options: ReviewOptions, line_text: str
+) -> Comment:
+    """The posted body: the model's words, sanitized as a whole, then depthgate's own footer
+    (provenance, from config and a character-filtered model name) and the hidden fingerprint."""
+    fp = fingerprint(finding, line_text)
+    parts = [f"**{finding.severity}** · {finding.category} · {' '.join(finding.title.split())}"]
+    parts += ["", finding.body]
+    if finding.suggestion is not None and placed.side == "RIGHT":
+        # Fenced before sanitizing: code inside a fence is kept verbatim (secrets aside), so
+        # `a < b` stays `a < b` in the suggestion GitHub applies.
+        fence = "`" * max(3, _longest_backtick_run(finding.suggestion) + 1)
+        parts += ["", f"{fence}suggestion", finding.suggestion.rstrip("\n"), fence]
+    footer = "\n\n<sub>depthgate · " + " · ".join(
+        _MODEL_CHARS.sub("", x)[:100] for x in (prov.tier, prov.alias, prov.model or "") if x
+    )
+    footer += f"</sub>\n<!-- {FINGERPRINT_MARK}{fp} -->"
+    policy = options.sanitize
+    budget = min(policy.max_bytes, options.comment_max_bytes) - len(footer.encode())
+    text = sanitize(
+        "\n".join(parts),
+        SanitizePolicy(
+            repo=policy.repo,
+            allowed_hosts=policy.allowed_hosts,
+            secrets=policy.secrets,
+            max_bytes=budget,
+        ),
+    )
+    text += footer
+    return Comment(
+        path=placed.path,
+        line=placed.line,
+        side=placed.side,
+        start_line=placed.start_line,
+        start_side=placed.start_side,
+        body=text,
+        severity=finding.severity,
+        category=finding.category,
+        provenance=prov,
+        fingerprint=fp,
+    )
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
+
+
+def _finish_comments(
+    drafts: list[tuple[Comment, Finding]], outcome: ReviewOutcome, options: ReviewOptions
+) -> None:
+    """One comment per fingerprint; the most severe first up to ``max_comments``; the rest are
+    listed in the summary."""
+    seen: set[str] = set()
+    unique: list[tuple[Comment, Finding]] = []
+    for comment, finding in drafts:
+        if comment.fingerprint not in seen:
+            seen.add(comment.fingerprint)
+            unique.append((comment, finding))
+    unique.sort(key=lambda cf: (-SEVERITY_ORDER[cf[0].severity], cf[0].path, cf[0].line))
+    for comment, finding in unique[options.max_comments :]:
+        outcome.summary_only.append(
+            _summary(finding, "over_max_comments", comment.provenance, options)
+        )
+    kept = [c for c, _ in unique[: options.max_comments]]
+    outcome.comments = sorted(kept, key=lambda c: (c.path, c.line))
+
+
+def _hunk_states(plan: Plan, results: Iterable[_TaskResult]) -> list[HunkOutcome]:
+    failed: dict[int, ErrorClass] = {}
+    done: dict[int, int] = {}
+    parts: dict[int, int] = {}
+    alias_of: dict[int, str] = {}
+    for r in results:
+        for th in r.task.hunks:
+            key = id(th.decision.hunk)
+            parts[key] = parts.get(key, 0) + 1
+            alias_of[key] = r.task.alias
+            if r.failure is None:
+                done[key] = done.get(key, 0) + 1
+            else:
+                failed.setdefault(key, r.failure.error_class)
+    skipped = {(s["path"], s["header"]): s["reason"] for s in _plan_skips(plan)}
+    out = []
+    for d in plan.classification.decisions:
+        h = d.hunk
+        key = id(h)
+        tier = d.tier.value if d.tier else None
+        if key in failed:
+            out.append(
+                HunkOutcome(h.path, h.header, "failed", failed[key].value, tier, alias_of[key])
+            )
+        elif key in parts and done.get(key) == parts[key]:
+            out.append(HunkOutcome(h.path, h.header, "reviewed", None, tier, alias_of[key]))
+        else:
+            reason = d.skip or skipped.get((h.path, h.header)) or "limit"
+            out.append(HunkOutcome(h.path, h.header, "skipped", reason, tier, None))
+    return out
+
+
+def _plan_skips(plan: Plan) -> list[dict[str, str]]:
+    return [{"path": d.path, "header": d.header, "reason": d.reason} for d in plan.packing.dropped]

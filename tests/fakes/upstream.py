@@ -1,0 +1,239 @@
+"""A fake OpenAI-compatible upstream, served over real HTTP on 127.0.0.1 (a free port).
+
+Scriptable per model: each request for a model takes the next scripted :class:`Behavior` (the
+last one repeats). Behaviors cover answers, delays, every error status with any headers, hangs,
+truncated streams, non-JSON bodies and arbitrary content (invalid or fenced JSON, canary
+secrets, mentions, images). Every request is recorded, so tests can assert what was sent --
+and what was not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Behavior:
+    status: int = 200
+    content: str | None = '{"findings": []}'
+    model: str | None = None  # the body's "model"; default: the requested model
+    finish_reason: str | None = "stop"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None  # a JSON body to send instead of a chat completion
+    raw: bytes | None = None  # bytes to send instead of anything else
+    delay_s: float = 0.0
+    hang: bool = False  # never answer (until the server stops)
+    usage: tuple[int, int] = (100, 20)
+    truncated_stream: bool = False  # a 200 SSE stream with an error event and no [DONE]
+    # Answer with one finding on the first added line of the hunks under review, as a model
+    # that read the prompt would: proves the whole path from prompt to placed comment.
+    echo_finding: bool = False
+
+
+def answer(*findings: dict[str, Any], **extra: Any) -> Behavior:
+    """A 200 whose content is the JSON a model would write for these findings."""
+    return Behavior(content=json.dumps({"findings": list(findings)}), **extra)
+
+
+def error(
+    status: int, message: str = "error", *, type_: str = "", code: Any = None, **extra: Any
+) -> Behavior:
+    body = {
+        "error": {
+            "message": message,
+            "type": type_,
+            "code": code if code is not None else str(status),
+        }
+    }
+    return Behavior(status=status, body=body, **extra)
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.scripts: dict[str, list[Behavior]] = {}
+        self.requests: list[Recorded] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def script(self, model: str, *behaviors: Behavior) -> None:
+        with self._lock:
+            self.scripts[model] = list(behaviors)
+
+    def calls(self, model: str | None = None) -> list[Recorded]:
+        with self._lock:
+            return [
+                r for r in self.requests if model is None or (r.body or {}).get("model") == model
+            ]
+
+    def start(self) -> FakeUpstream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _next(self, model: str) -> Behavior:
+        with self._lock:
+            queue = self.scripts.get(model)
+            if not queue:
+                return Behavior()
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                self._send(200, {"status": "ok"}, {})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw)
+                except json.JSONDecodeError:
+                    body = None
+                with fake._lock:
+                    fake.requests.append(Recorded(self.path, dict(self.headers), body))
+                model = str((body or {}).get("model", ""))
+                b = fake._next(model)
+                with fake._lock:
+                    fake.in_flight += 1
+                    fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    self._serve(model, b, body)
+                finally:
+                    with fake._lock:
+                        fake.in_flight -= 1
+
+            def _serve(self, model: str, b: Behavior, body: Any) -> None:
+                if b.hang:
+                    fake._stopping.wait(60)
+                    return
+                if b.delay_s:
+                    time.sleep(b.delay_s)
+                if b.raw is not None:
+                    self._send_bytes(b.status, b.raw, "text/html", b.headers)
+                elif b.truncated_stream:
+                    chunk = {"choices": [{"delta": {"content": "{"}, "index": 0}], "model": model}
+                    err = {"error": {"message": "upstream timed out", "code": "408"}}
+                    data = f"data: {json.dumps(chunk)}\n\ndata: {json.dumps(err)}\n\n".encode()
+                    self._send_bytes(200, data, "text/event-stream", b.headers)
+                elif b.body is not None:
+                    self._send(b.status, b.body, b.headers)
+                elif b.echo_finding:
+                    content = json.dumps({"findings": echo_findings(body, model)})
+                    echoed = Behavior(**{**b.__dict__, "content": content, "echo_finding": False})
+                    self._send(b.status, completion(model, echoed), b.headers)
+                else:
+                    self._send(b.status, completion(model, b), b.headers)
+
+            def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
+                self._send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
+
+            def _send_bytes(
+                self, status: int, data: bytes, ctype: str, headers: dict[str, str]
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+_HUNK_HEAD = re.compile(r"^(?P<path>.+?) @@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
+_ADDED = re.compile(r"^R(?P<line>\d+) \+")
+
+
+def echo_findings(body: Any, model: str) -> list[dict[str, Any]]:
+    """One finding on the first added line of the hunks under review in the prompt."""
+    messages = (body or {}).get("messages") or []
+    text = str(messages[-1].get("content", "")) if messages else ""
+    under_review = text.split("Context only", 1)[0]
+    path = None
+    for line in under_review.splitlines():
+        head = _HUNK_HEAD.match(line)
+        if head:
+            path = head.group("path")
+            continue
+        added = _ADDED.match(line)
+        if added and path:
+            return [
+                {
+                    "path": path,
+                    "line": int(added.group("line")),
+                    "side": "RIGHT",
+                    "start_line": None,
+                    "severity": "medium",
+                    "category": "bug",
+                    "title": f"Check this line ({model})",
+                    "body": "The fake upstream flags the first added line of the hunk.",
+                    "suggestion": None,
+                }
+            ]
+    return []
+
+
+def completion(model: str, b: Behavior) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "model": b.model or model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": b.content},
+                "finish_reason": b.finish_reason,
+            }
+        ],
+        "usage": {"prompt_tokens": b.usage[0], "completion_tokens": b.usage[1]},
+    }
+
+
+@contextmanager
+def running(scripts: dict[str, Sequence[Behavior]] | None = None) -> Iterator[FakeUpstream]:
+    fake = FakeUpstream().start()
+    for model, behaviors in (scripts or {}).items():
+        fake.script(model, *behaviors)
+    try:
+        yield fake
+    finally:
+        fake.stop()

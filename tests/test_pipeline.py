@@ -1,0 +1,172 @@
+"""The pipeline with an in-process gateway: ordering, hunk states, and the property that every
+emitted comment is on the diff and passes the sanitizer's invariants."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from depthgate.diff import parse_diff
+from depthgate.gateway import GatewayError, Message
+from depthgate.models import ErrorClass
+from depthgate.pipeline import FINGERPRINT_MARK, ReviewOptions, review
+from depthgate.plan import build_plan
+from depthgate.routes import LoadedConfig
+from depthgate.sanitize import SanitizePolicy, invariant_violations
+from tests.fakes.gateway import FakeGateway
+
+DIFF = (
+    "diff --git a/app/run.py b/app/run.py\n--- a/app/run.py\n+++ b/app/run.py\n"
+    "@@ -1,3 +1,4 @@\n import subprocess\n-x = 1\n+x = 2\n"
+    "+subprocess.run(cmd, shell=True)\n y = 3\n"
+    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
+    "@@ -1,1 +1,1 @@\n-Old words.\n+New words.\n"
+)
+
+
+def f(path: str, line: int, **kw: Any) -> dict[str, Any]:
+    return {
+        "path": path,
+        "line": line,
+        "side": "RIGHT",
+        "severity": "low",
+        "category": "bug",
+        "title": "t",
+        "body": "b",
+        **kw,
+    }
+
+
+def test_probes_run_alone_and_auth_stops_everything(default_config: LoadedConfig) -> None:
+    plan = build_plan(parse_diff(DIFF), default_config)
+    assert len({t.alias for t in plan.tasks}) == 2
+
+    class Failing(FakeGateway):
+        async def chat(self, alias: str, messages: Sequence[Message], **kw: Any):  # type: ignore[no-untyped-def]
+            self.calls.append((alias, list(messages)))
+            raise GatewayError("no", alias=alias, error_class=ErrorClass.AUTH, http_status=401)
+
+    gw = Failing(lambda a, m: "")
+    outcome = asyncio.run(review(plan, gw, ReviewOptions()))
+    assert len(gw.calls) == 1  # the first probe; nothing else was sent to any alias
+    assert {h.reason for h in outcome.hunks if h.state == "failed"} == {"auth"}
+    assert all(h.state != "reviewed" for h in outcome.hunks)
+
+
+def test_findings_outside_the_tasks_hunks_go_to_the_summary(default_config: LoadedConfig) -> None:
+    plan = build_plan(parse_diff(DIFF), default_config)
+    # every task answers about both files; each file's comment must come from its own task
+    gw = FakeGateway(lambda a, m: json.dumps({"findings": [f("app/run.py", 3), f("README.md", 1)]}))
+    outcome = asyncio.run(review(plan, gw, ReviewOptions()))
+    assert sorted((c.path, c.provenance.alias) for c in outcome.comments) == [
+        ("README.md", "review-fast"),
+        ("app/run.py", "review-deep"),
+    ]
+    assert {s.reason for s in outcome.summary_only} == {"outside_task_hunks"}
+    assert outcome.complete
+    assert {h.state for h in outcome.hunks} == {"reviewed"}
+
+
+def test_fingerprints_are_stable_and_deduplicate(default_config: LoadedConfig) -> None:
+    plan = build_plan(parse_diff(DIFF), default_config)
+    answer = json.dumps({"findings": [f("app/run.py", 3), f("app/run.py", 3)]})
+    one = asyncio.run(review(plan, FakeGateway(lambda a, m: answer), ReviewOptions()))
+    two = asyncio.run(review(plan, FakeGateway(lambda a, m: answer), ReviewOptions()))
+    assert len(one.comments) == 1
+    assert [c.fingerprint for c in one.comments] == [c.fingerprint for c in two.comments]
+    assert f"<!-- {FINGERPRINT_MARK}{one.comments[0].fingerprint} -->" in one.comments[0].body
+
+
+# ---------------------------------------------------------------------------------------------
+
+_FRAGMENTS = [
+    *"ab @/!<>[]()`#*\n",
+    "\u202e",
+    "\u200b",
+    "ghp_" + "a" * 36,
+    "http://x.y/",
+    "![i](",
+    "<!--",
+    "@me",
+    "```",
+]
+_TEXT = st.lists(st.sampled_from(_FRAGMENTS), max_size=30).map("".join)
+
+
+@st.composite
+def diffs(draw: st.DrawFn) -> str:
+    parts = []
+    for n in range(draw(st.integers(1, 3))):
+        path = f"d{n}/f{n}.py"
+        old = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=5))
+        new = draw(st.lists(st.sampled_from(["a", "x", "y"]), min_size=1, max_size=5))
+        start = draw(st.integers(1, 50))
+        body = "".join(f"-{x}\n" for x in old) + "".join(f"+{x}\n" for x in new)
+        parts.append(
+            f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n"
+            f"@@ -{start},{len(old)} +{start},{len(new)} @@\n{body}"
+        )
+    return "".join(parts)
+
+
+@st.composite
+def findings(draw: st.DrawFn) -> list[dict[str, Any]]:
+    out = []
+    for _ in range(draw(st.integers(0, 6))):
+        out.append(
+            {
+                "path": draw(
+                    st.sampled_from(["d0/f0.py", "d1/f1.py", "d2/f2.py", "../x", "/abs", "zz.py"])
+                ),
+                "line": draw(st.integers(-2, 60)),
+                "side": draw(st.sampled_from(["RIGHT", "LEFT"])),
+                "start_line": draw(st.one_of(st.none(), st.integers(-1, 60))),
+                "severity": "medium",
+                "category": "bug",
+                "title": draw(_TEXT) or "t",
+                "body": draw(_TEXT) or "b",
+                "suggestion": draw(st.one_of(st.none(), _TEXT)),
+            }
+        )
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=diffs(), answer=findings())
+def test_every_comment_is_on_the_diff_and_sanitized(
+    default_config: LoadedConfig, text: str, answer: list[dict[str, Any]]
+) -> None:
+    diff = parse_diff(text)
+    plan = build_plan(diff, default_config)
+    content = json.dumps({"findings": answer})
+    outcome = asyncio.run(review(plan, FakeGateway(lambda a, m: content), ReviewOptions()))
+    for c in outcome.comments:
+        hunk = diff.anchors.get((c.path, c.side, c.line))  # type: ignore[call-overload]
+        assert hunk is not None
+        if c.start_line is not None:
+            assert c.start_line < c.line
+            assert diff.anchors.get((c.path, c.start_side, c.start_line)) is hunk  # type: ignore[call-overload]
+        visible, footer = c.body.rsplit("\n\n<sub>depthgate · ", 1)
+        assert footer.endswith(f"</sub>\n<!-- {FINGERPRINT_MARK}{c.fingerprint} -->")
+        assert invariant_violations(visible, SanitizePolicy()) == []
+    for s in outcome.summary_only:
+        for text_ in (s.finding.title, s.finding.body):
+            assert invariant_violations(text_, SanitizePolicy()) == []
+
+
+def test_suggestions_stay_verbatim_and_footer_survives(default_config: LoadedConfig) -> None:
+    plan = build_plan(parse_diff(DIFF), default_config)
+    fix = "subprocess.run([cmd], check=True) if a < b else None  # @nobody"
+    answer = json.dumps(
+        {"findings": [f("app/run.py", 3, suggestion=fix, body="Use <b>a</b> list")]}
+    )
+    outcome = asyncio.run(review(plan, FakeGateway(lambda a, m: answer), ReviewOptions()))
+    (comment,) = outcome.comments
+    assert f"```suggestion\n{fix}\n```" in comment.body
+    assert "<b>" not in comment.body
+    assert "<sub>depthgate · deep · review-deep · fake-model</sub>" in comment.body
