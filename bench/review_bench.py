@@ -1,10 +1,11 @@
 """Benchmark: a synthetic PR of >= 2,000 hunks reviewed against the fake upstream.
 
-    .venv/bin/python bench/review_bench.py [--files 200] [--hunks-per-file 10] [--latency 0.2]
+    .venv/bin/python bench/review_bench.py [--files 200] [--hunks-per-file 10]
+                                           [--latency 0.2]
 
-The fake upstream runs in a process of its own (so its CPU time is not counted) and answers
-every call after --latency seconds with one finding. Routes: review-fast and review-deep, each
-with concurrency 8. Prints:
+The upstream (bench/fake_asgi.py, uvicorn) runs in a process of its own, so its CPU time is not
+counted, and answers every call after --latency seconds with one finding. Routes: review-fast
+and review-deep, each with concurrency 8. Prints:
 
 * wall time of the whole review (plan, calls, findings, placement, sanitizing);
 * the lower bound: per alias ceil(calls / concurrency) x latency, aliases in parallel (the max);
@@ -46,20 +47,6 @@ ROUTES = textwrap.dedent(
     tiers: {{fast: review-fast, logic: review-deep, deep: review-deep}}
     limits: {{max_hunks: {max_hunks}, max_comments: 100000, deep_context_tokens: 2000,
              logic_context_tokens: 1000}}
-    """
-)
-
-SERVER = textwrap.dedent(
-    """\
-    import sys, time
-    sys.path.insert(0, {root!r})
-    from tests.fakes.upstream import FakeUpstream, Behavior
-    fake = FakeUpstream().start()
-    for model in ("fast-model", "deep-model"):
-        fake.script(model, Behavior(delay_s={latency}, echo_finding=True))
-    print(fake.url, flush=True)
-    sys.stdin.read()
-    fake.stop()
     """
 )
 
@@ -114,7 +101,7 @@ def main() -> int:
     text = synth(args.files, args.hunks_per_file)
     hunks = args.files * args.hunks_per_file
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER.format(root=str(ROOT), latency=args.latency)],
+        [sys.executable, str(ROOT / "bench" / "fake_asgi.py"), str(args.latency)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

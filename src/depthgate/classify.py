@@ -36,9 +36,10 @@ import pathspec
 
 from depthgate.diff import Diff, FileDiff, FileKind, FileStatus, Hunk, Line, LineKind
 from depthgate.languages import Language, Syntax, defined_name, detect, syntax
-from depthgate.routes import TIER_ORDER, ClassifyConfig, PatternRule, Tier
+from depthgate.routes import ClassifyConfig, PatternRule, Tier
 
 SKIP = "skip"
+_RANK = {Tier.FAST.value: 0, Tier.LOGIC.value: 1, Tier.DEEP.value: 2}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 # Names too common to link two files by: a change to one of these says nothing cross-file.
@@ -190,7 +191,7 @@ class Classifier:
         by_hunk: dict[int, HunkDecision] = {}
         for f, lang in live:
             path_reasons = self._path_reasons(f)
-            matchers = self._file_matchers(f, lang)
+            matchers = self._file_matchers(f, lang, views)
             for hunk in f.hunks:
                 extra = cross.get(id(hunk), []) + signatures.get(id(hunk), [])
                 by_hunk[id(hunk)] = self._classify_hunk(
@@ -305,7 +306,7 @@ class Classifier:
         reasons.extend(_pattern_reasons(hunk, view, matchers))
         reasons.extend(extra)
         reasons.extend(self._shape_reasons(changed, syn))
-        tier = max((Tier(r.tier) for r in reasons), key=TIER_ORDER.__getitem__)
+        tier = Tier(max((r.tier for r in reasons), key=_RANK.__getitem__))
         return HunkDecision(hunk, lang, tier, None, tuple(reasons))
 
     def _symlink_reason(self, hunk: Hunk) -> Reason:
@@ -317,7 +318,9 @@ class Classifier:
             "fast.symlink", "fast", f"symlink to {targets[0]!r}" if targets else "symlink"
         )
 
-    def _file_matchers(self, f: FileDiff, lang: Language) -> list[_PatternMatcher]:
+    def _file_matchers(
+        self, f: FileDiff, lang: Language, views: dict[int, _Changed]
+    ) -> list[_PatternMatcher]:
         """The pattern rules that match somewhere in the file's changed lines.
 
         One pass per rule over the whole file instead of one per hunk: most rules match no
@@ -329,8 +332,11 @@ class Classifier:
             if matcher.languages and lang not in matcher.languages:
                 continue
             if matcher.lines not in texts:
-                kinds = _KINDS[matcher.lines]
-                text = "\n".join(ln.text for h in f.hunks for ln in h.lines if ln.kind in kinds)
+                if matcher.lines == "changed":  # the common case: the hunks' texts are joined
+                    text = "\n".join(views[id(h)].text for h in f.hunks)
+                else:
+                    kinds = _KINDS[matcher.lines]
+                    text = "\n".join(ln.text for h in f.hunks for ln in h.lines if ln.kind in kinds)
                 texts[matcher.lines] = (text, self._keywords_in(text))
             text, present = texts[matcher.lines]
             if matcher.keywords and present.isdisjoint(matcher.keywords):

@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from depthgate.diff import Anchor, LineKind, Side
 from depthgate.findings import (
@@ -221,16 +221,12 @@ def _not_sent(result: _TaskResult, cause: TaskFailure) -> _TaskResult:
 
 
 def _merge(first: ChatReply, second: ChatReply) -> ChatReply:
-    return ChatReply(
-        alias=second.alias,
-        served_by=second.served_by,
-        content=second.content,
-        finish_reason=second.finish_reason,
-        response_model=second.response_model,
+    """The repaired answer, with the usage of both calls."""
+    return replace(
+        second,
         input_tokens=first.input_tokens + second.input_tokens,
         output_tokens=first.output_tokens + second.output_tokens,
         latency_ms=first.latency_ms + second.latency_ms,
-        request_id=second.request_id,
         retries=first.retries + second.retries,
         gateway_fallback=first.gateway_fallback or second.gateway_fallback,
         warnings=first.warnings + second.warnings,
@@ -389,15 +385,7 @@ def _comment(
     footer += f"</sub>\n<!-- {FINGERPRINT_MARK}{fp} -->"
     policy = options.sanitize
     budget = min(policy.max_bytes, options.comment_max_bytes) - len(footer.encode())
-    text = sanitize(
-        "\n".join(parts),
-        SanitizePolicy(
-            repo=policy.repo,
-            allowed_hosts=policy.allowed_hosts,
-            secrets=policy.secrets,
-            max_bytes=budget,
-        ),
-    )
+    text = sanitize("\n".join(parts), replace(policy, max_bytes=budget))
     text += footer
     return Comment(
         path=placed.path,
