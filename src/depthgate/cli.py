@@ -35,6 +35,8 @@ from depthgate.plan import Plan, build_plan, plan_to_dict, render_text
 from depthgate.report import outcome_to_dict, render_outcome_text
 from depthgate.routes import LoadedConfig, config_schema, load_config
 from depthgate.sanitize import SanitizePolicy
+from depthgate.smoke import render_text as render_smoke_text
+from depthgate.smoke import run_smoke
 
 # Environment variables whose values must never appear in output, wherever they come from.
 SECRET_ENV = (
@@ -105,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="which diff lines may carry a comment (default: diff_context)",
     )
     _common(rev)
+
+    smoke = sub.add_parser(
+        "smoke",
+        help="smoke-test every alias and an invalid one; write the JSON record",
+        description="Send one small request to every alias in the config and one to an alias "
+        "that cannot exist (and with --check-auth, one with a wrong key), and record what the "
+        "gateway answered. Exit 0 when everything behaved as expected, 3 otherwise.",
+    )
+    smoke.add_argument("--out", metavar="FILE", help="also write the JSON record here")
+    smoke.add_argument(
+        "--check-auth", action="store_true", help="also send one request with a wrong key"
+    )
+    _common(smoke)
 
     routes = sub.add_parser("routes", help="validate the route config or print its JSON Schema")
     routes_sub = routes.add_subparsers(dest="routes_command", required=True, metavar="ACTION")
@@ -199,6 +214,19 @@ async def _review(
         return await review(plan, gateway, options)
 
 
+def cmd_smoke(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
+    loaded = load_config(args.config)
+    settings = GatewaySettings.from_config(loaded.config.gateway, env)
+    record = asyncio.run(run_smoke(settings, loaded.config.routes, check_auth=args.check_auth))
+    if args.out:
+        Path(args.out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if args.format == "json":
+        _emit(record, out)
+    else:
+        out.write(render_smoke_text(record))
+    return EXIT_OK if record["overall_pass"] else EXIT_GATEWAY
+
+
 def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
     if args.routes_command == "schema":
         schema = config_schema()
@@ -239,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plan(args, out, sys.stdin)
         if args.command == "review":
             return cmd_review(args, out, err, sys.stdin, os.environ)
+        if args.command == "smoke":
+            return cmd_smoke(args, out, os.environ)
         return cmd_routes(args, out)
     except DepthgateError as exc:
         err.write(f"depthgate: error: {exc.message}\n")

@@ -58,6 +58,7 @@ class GatewayError(DepthgateError):
         retries: int = 0,
         retry_after_s: float | None = None,
         response_model: str | None = None,
+        error_body_parsed: bool = False,
     ) -> None:
         super().__init__(message)
         self.alias = alias
@@ -67,6 +68,7 @@ class GatewayError(DepthgateError):
         self.retries = retries
         self.retry_after_s = retry_after_s
         self.response_model = response_model
+        self.error_body_parsed = error_body_parsed  # the answer was JSON with an error object
 
     def with_retries(self, retries: int) -> GatewayError:
         self.retries = retries
@@ -363,6 +365,9 @@ class HttpGateway:
                 request_id=rid,
                 retry_after_s=wait,
                 response_model=model,
+                error_body_parsed=bool(
+                    profiles.error_payload(payload)[1] or profiles.error_payload(payload)[2]
+                ),
             )
 
         if resp.status_code >= 300:

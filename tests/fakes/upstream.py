@@ -66,6 +66,7 @@ class Recorded:
 class FakeUpstream:
     def __init__(self) -> None:
         self.scripts: dict[str, list[Behavior]] = {}
+        self.default = Behavior()  # for models nobody scripted
         self.requests: list[Recorded] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -105,7 +106,7 @@ class FakeUpstream:
         with self._lock:
             queue = self.scripts.get(model)
             if not queue:
-                return Behavior()
+                return self.default
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

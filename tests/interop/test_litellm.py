@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -169,3 +170,27 @@ def test_review_of_a_sample_diff_through_the_proxy(
     assert all(c["model"] for c in out["comments"])
     assert out["usage"]["review-deep"]["calls"] >= 1
     assert {h["state"] for h in out["hunks"]} <= {"reviewed", "skipped"}
+
+
+def test_smoke_against_the_proxy_passes_with_check_auth(
+    litellm_proxy: Proxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    up = litellm_proxy.upstream
+    up.script("gpt-4.1-mini", answer())
+    up.script("claude-sonnet-4-6", answer())
+    routes = tmp_path / "gateway-routes.yaml"
+    routes.write_text(re.sub(r"  review-flaky:\n(    .*\n)+", "", ROUTES))  # only locked aliases
+    monkeypatch.setenv("DEPTHGATE_GATEWAY_URL", litellm_proxy.url)
+    monkeypatch.setenv("DEPTHGATE_GATEWAY_KEY", litellm_proxy.key)
+    code = main(["smoke", "--check-auth", "--config", str(routes), "--format", "json"])
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0, record
+    assert record["aliases_tested"] == ["review-fast", "review-deep"]
+    by_alias = {r["alias"]: r for r in record["results"]}
+    assert by_alias["invalid-alias"]["http_status"] == 400
+    assert by_alias["invalid-alias"]["error_class"] == "unknown_alias"
+    assert by_alias["review-fast (wrong key)"]["error_class"] == "auth"
+    assert by_alias["review-fast"]["response_model_field"] == "openai/gpt-4.1-mini"
