@@ -115,6 +115,19 @@ class Hunk:
     def deleted(self) -> int:
         return sum(1 for line in self.lines if line.kind is LineKind.DELETED)
 
+    def anchor_lines(self) -> tuple[list[int], list[int]]:
+        """``(RIGHT, LEFT)`` line numbers in one pass: new numbers of added and context lines,
+        old numbers of deleted lines."""
+        right: list[int] = []
+        left: list[int] = []
+        deleted = LineKind.DELETED
+        for ln in self.lines:
+            if ln.kind is deleted:
+                left.append(ln.old_no)  # type: ignore[arg-type]  # deleted lines have one
+            else:
+                right.append(ln.new_no)  # type: ignore[arg-type]  # the others have one
+        return right, left
+
     def right_lines(self) -> list[int]:
         """New line numbers of added and context lines: the RIGHT anchors."""
         return [ln.new_no for ln in self.lines if ln.new_no is not None]

@@ -4,9 +4,11 @@
 client in production, fakes in tests); posting is not done here -- the outcome is what a
 publisher posts, or what ``--dry-run`` prints.
 
-Order of calls: the first task of each alias runs alone, one alias after the other, before
-anything else is sent. An ``auth`` or ``unknown_alias`` answer there stops the run with zero
-calls to any other alias; one later on cancels every task not yet started. Everything else
+Order of calls: each alias is probed with its first task before anything else is sent to it,
+one alias at a time (busiest first); once its probe succeeded, the alias's other tasks start
+while the next alias is probed. An ``auth`` or ``unknown_alias`` answer stops the run: no
+alias not yet probed is ever called, nothing is retried or sent to a fallback, and tasks not
+yet started are not sent. Everything else
 fails only its own task: a partial review keeps what completed, and every hunk ends in exactly
 one state -- ``reviewed``, ``skipped(reason)`` or ``failed(error class)``.
 """
@@ -141,13 +143,23 @@ async def review(plan: Plan, gateway: Gateway, options: ReviewOptions) -> Review
     for alias in plan.config.config.routes:
         outcome.usage[alias] = Usage()
     stop = _Stop()
-    probes: dict[str, Task] = {}
+    by_alias: dict[str, list[Task]] = {}
     for task in plan.tasks:
-        probes.setdefault(task.alias, task)
-    probe_ids = {t.id for t in probes.values()}
-    results = [await _run_task(task, plan, gateway, options, stop) for task in probes.values()]
-    rest = [t for t in plan.tasks if t.id not in probe_ids]
-    results += await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in rest))
+        by_alias.setdefault(task.alias, []).append(task)
+    # Each alias is probed with its first task before any other call to it, one alias at a
+    # time, busiest alias first; an alias whose probe succeeded starts its other tasks at once.
+    # An auth or unknown-alias answer to a probe leaves every alias not yet probed uncalled.
+    order = sorted(by_alias, key=lambda a: -len(by_alias[a]))
+    probes: list[_TaskResult] = []
+    running: list[asyncio.Task[list[_TaskResult]]] = []
+    for alias in order:
+        first, *others = by_alias[alias]
+        probes.append(await _run_task(first, plan, gateway, options, stop))
+        jobs = (_run_task(t, plan, gateway, options, stop) for t in others)
+        running.append(asyncio.ensure_future(asyncio.gather(*jobs)))
+    finished = [r for batch in await asyncio.gather(*running) for r in batch]
+    position = {t.id: i for i, t in enumerate(plan.tasks)}
+    results = sorted(probes + finished, key=lambda r: position[r.task.id])
 
     drafts: list[tuple[Comment, Finding]] = []
     for result in results:

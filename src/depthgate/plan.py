@@ -69,6 +69,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         for h in f.hunks:
             d = decisions[id(h)]
             drop = dropped.get((h.path, h.header))
+            right, left = h.anchor_lines()
             hunks.append(
                 {
                     **_hunk_ref(h),
@@ -76,7 +77,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                     "skip": d.skip or (drop.reason if drop and id(h) not in task_of else None),
                     "reasons": [_reason(r) for r in d.reasons],
                     "tasks": task_of.get(id(h), []),
-                    "anchors": {"RIGHT": h.right_lines(), "LEFT": h.left_lines()},
+                    "anchors": {"RIGHT": right, "LEFT": left},
                 }
             )
         files.append(
