@@ -7,7 +7,9 @@ with some security-sensitive lines and paths so every rule family runs), then ti
 fresh process so peak memory is its own:
 
 * parse -- ``unidiff.PatchSet(text)``, nothing else;
-* plan  -- the whole plan: parse into depthgate's model, classify, pack, and render the JSON.
+* plan  -- the whole plan: load the config, parse into depthgate's model, classify, pack;
+* plan + JSON -- the same plus rendering it as ``depthgate plan --format json`` prints it
+  (every hunk's anchors and reasons), shown separately.
 
 Prints wall time (fastest of --repeat alternated runs), peak RSS of each side in a process of
 its own, and the ratio plan / parse.
@@ -98,9 +100,13 @@ def child(mode: str, path: str, repeat: int) -> None:
 
     def plan() -> None:
         loaded = load_config(None, cwd=Path(tempfile.gettempdir()))
+        build_plan(parse_diff(text), loaded)
+
+    def plan_json() -> None:
+        loaded = load_config(None, cwd=Path(tempfile.gettempdir()))
         json.dumps(plan_to_dict(build_plan(parse_diff(text), loaded)))
 
-    sides = {"parse": parse, "plan": plan}
+    sides = {"parse": parse, "plan": plan, "plan_json": plan_json}
     if mode == "baseline":  # imports and the read only: subtracted from instruction counts
         return
     if mode != "time":
@@ -179,9 +185,9 @@ def main() -> int:
         path = fh.name
     try:
         times = run_child("time", path, args.repeat)
-        parse_s, plan_s = times["parse"], times["plan"]
+        parse_s, plan_s, json_s = times["parse"], times["plan"], times["plan_json"]
         parse_mb = run_child("parse", path, 1)["peak_mb"]
-        plan_mb = run_child("plan", path, 1)["peak_mb"]
+        plan_mb = run_child("plan_json", path, 1)["peak_mb"]
         counts = {}
         if args.instructions:
             counts = {m: instructions(m, path) for m in ("baseline", "parse", "plan")}
@@ -191,8 +197,10 @@ def main() -> int:
         f"synthetic diff: {args.files} files, {changed:,} changed lines, {len(text) / 1e6:.1f} MB"
     )
     print(f"unidiff bare parse: {parse_s:.3f} s, peak RSS {parse_mb:.0f} MB")
-    print(f"depthgate plan:     {plan_s:.3f} s, peak RSS {plan_mb:.0f} MB")
+    print(f"depthgate plan:     {plan_s:.3f} s  (config, parse, classify, pack)")
+    print(f"  + JSON output:    {json_s:.3f} s, peak RSS {plan_mb:.0f} MB  (`plan --format json`)")
     print(f"ratio plan/parse:   {plan_s / parse_s:.2f}  (target <= 3)")
+    print(f"  with JSON output: {json_s / parse_s:.2f}")
     print(f"peak memory:        {plan_mb:.0f} MB  (target < 300 MB)")
     if counts:
         parse_i = counts["parse"] - counts["baseline"]

@@ -104,9 +104,9 @@ def test_errors_are_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     code, out, err = run(capsys, *args)
-    assert code == 2
+    assert code == 2, err
     assert out == ""
-    assert err.count("\n") == 1
+    assert err.count("\n") == 1, err
     assert message in err
 
 

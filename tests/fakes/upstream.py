@@ -56,6 +56,14 @@ def error(
     return Behavior(status=status, body=body, **extra)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Handler threads can outlive the test that started them (a hang released at stop, a
+    client that went away): their errors must not land on a later test's captured stderr."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return
+
+
 @dataclass
 class Recorded:
     path: str
@@ -72,7 +80,7 @@ class FakeUpstream:
         self.max_in_flight = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
