@@ -14,11 +14,12 @@ Token estimate
 No tokenizer is downloaded or shipped. A hunk is shown to the model as its header and one line
 per diff line, ``R12 +text`` (side, number, sign, text: see :func:`render_hunk`), and its size is
 estimated as ``ceil(UTF-8 bytes of header and texts / 2.5) + 4 tokens a line``.
-``bench/token_estimate.py`` measures this against exact o200k_base and cl100k_base counts: on
-this repository's history plus Go, Java, TypeScript, JSON, Japanese and Russian samples it is
-1.23x the exact count at the median (1.02x at the 5th percentile, 1.60x at the 95th) and below
-it for 2.6% of hunks, by a few percent; ``limits.prompt_overhead_tokens`` (the instructions
-around the hunks) is the margin that absorbs that. Prose tokenizes better than code, so English
+``bench/token_estimate.py`` measures this against exact o200k_base and cl100k_base counts, on
+this repository's own history plus Go, Java, TypeScript, JSON, Japanese and Russian samples
+(the input grows with the history; figures in the README). At 234 hunks the estimate was 1.39x
+the exact count at the median (1.04x at the 5th percentile, 1.68x at the 95th) and below it for
+1.3% of hunks, by a few percent; ``limits.prompt_overhead_tokens`` (the instructions around the
+hunks) is the margin that absorbs that. Prose tokenizes better than code, so English
 text is over-estimated more.
 """
 
