@@ -1,0 +1,206 @@
+"""The GitHub Actions runtime: the event, the decision it leads to, and the workflow commands.
+
+``depthgate review`` inside Actions will read its event through here (issue #4 wires it to the
+GitHub adapter; this module is its first part). The reader of ``GITHUB_EVENT_PATH`` is separate
+from the parser, and the event model holds only the fields depthgate reads. Workflow commands
+follow GitHub's escaping rules (``%``, CR and LF in messages; also ``:`` and ``,`` in
+properties), outputs use the heredoc form with a random delimiter, and the job summary is capped
+at GitHub's 1 MiB per step. Only :func:`read_event` and the two file writers touch the outside.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from depthgate.errors import InputError
+
+REVIEWED_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
+SUMMARY_LIMIT = 1024 * 1024  # bytes per step (facts/github.md)
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RepoRef(_Read):
+    full_name: str
+    fork: bool = False
+
+
+class Branch(_Read):
+    sha: str
+    ref: str
+    repo: RepoRef | None = None  # null when the fork was deleted
+
+
+class PullRequest(_Read):
+    number: int
+    state: str
+    draft: bool = False
+    title: str = ""
+    body: str | None = None
+    head: Branch
+    base: Branch
+
+
+class Event(_Read):
+    """The fields of an Actions event payload that depthgate reads."""
+
+    action: str | None = None
+    pull_request: PullRequest | None = None
+    repository: RepoRef | None = None
+
+
+class Kind(StrEnum):
+    REVIEW = "review"
+    SMOKE = "smoke"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    reason: str
+    fork: bool = False  # head and base in different repositories: no secrets on pull_request
+
+
+def read_event(path: str | None) -> Event:
+    """Read and parse ``GITHUB_EVENT_PATH``; a clear error when it is missing or not an event."""
+    if not path:
+        raise InputError(
+            "GITHUB_EVENT_PATH is not set: run inside GitHub Actions, or set it to an event "
+            "payload file"
+        )
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"GITHUB_EVENT_PATH={path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"GITHUB_EVENT_PATH={path}: not a JSON event payload ({exc})") from None
+    return parse_event(data, path)
+
+
+def parse_event(data: Any, source: str = "event") -> Event:
+    try:
+        return Event.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"{source}: not a usable event payload: {where}: {first['msg']}") from None
+
+
+def decide(event_name: str, event: Event) -> Decision:
+    """What a run does for this event: review the PR, run the smoke test, or skip (and why)."""
+    if event_name == "workflow_dispatch":
+        return Decision(Kind.SMOKE, "workflow_dispatch runs the gateway smoke test")
+    if event_name not in ("pull_request", "pull_request_target"):
+        return Decision(Kind.SKIP, f"event {event_name!r} is not reviewed (pull_request is)")
+    pr = event.pull_request
+    if pr is None:
+        return Decision(Kind.SKIP, f"{event_name} event without a pull_request object")
+    if event.action not in REVIEWED_ACTIONS:
+        return Decision(Kind.SKIP, f"pull_request action {event.action!r} is not reviewed")
+    if pr.state != "open":
+        return Decision(Kind.SKIP, f"PR #{pr.number} is {pr.state}")
+    if pr.draft:
+        return Decision(
+            Kind.SKIP, f"PR #{pr.number} is a draft; it is reviewed when marked ready for review"
+        )
+    head_repo = pr.head.repo.full_name if pr.head.repo else None
+    base_repo = pr.base.repo.full_name if pr.base.repo else None
+    if head_repo != base_repo:
+        return Decision(
+            Kind.REVIEW, f"PR #{pr.number} from fork {head_repo or '(deleted)'}", fork=True
+        )
+    return Decision(Kind.REVIEW, f"PR #{pr.number} ({event.action})")
+
+
+# --------------------------------------------------------------------------------------------
+# Workflow commands
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(name: str, message: str = "", **properties: str | int | None) -> str:
+    """One workflow command line, e.g. ``::error file=a.py,line=3,title=x::message``."""
+    props = ",".join(
+        f"{key}={escape_property(str(value))}"
+        for key, value in properties.items()
+        if value is not None
+    )
+    return f"::{name}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def annotation(
+    level: str,
+    message: str,
+    *,
+    file: str | None = None,
+    line: int | None = None,
+    title: str | None = None,
+) -> str:
+    if level not in ("error", "warning", "notice"):
+        raise ValueError(f"annotation level must be error, warning or notice, not {level!r}")
+    return command(level, message, file=file, line=line, title=title)
+
+
+def add_mask(value: str) -> str:
+    """``::add-mask::`` for a secret, before anything could print it."""
+    return command("add-mask", value)
+
+
+@contextmanager
+def group(out: TextIO, title: str) -> Iterator[None]:
+    out.write(command("group", title) + "\n")
+    try:
+        yield
+    finally:
+        out.write("::endgroup::\n")
+
+
+def format_outputs(values: Mapping[str, str | int], delimiter: str | None = None) -> str:
+    """``name<<DELIM`` blocks for ``$GITHUB_OUTPUT``: safe for multi-line values."""
+    delim = delimiter or f"ghadelimiter_{secrets.token_hex(8)}"
+    parts = []
+    for name, value in values.items():
+        text = str(value)
+        if delim in text:
+            raise ValueError(f"output {name!r} contains the delimiter")
+        parts.append(f"{name}<<{delim}\n{text}\n{delim}\n")
+    return "".join(parts)
+
+
+def write_outputs(path: str | None, values: Mapping[str, str | int]) -> None:
+    if path:
+        with Path(path).open("a", encoding="utf-8") as fh:
+            fh.write(format_outputs(values))
+
+
+def cap_summary(markdown: str, limit: int = SUMMARY_LIMIT) -> str:
+    data = markdown.encode("utf-8")
+    if len(data) <= limit:
+        return markdown
+    note = "\n\n… (job summary truncated at GitHub's 1 MiB limit)\n"
+    cut = data[: limit - len(note.encode())].decode("utf-8", errors="ignore")
+    return cut + note
+
+
+def append_summary(path: str | None, markdown: str) -> None:
+    if path:
+        with Path(path).open("a", encoding="utf-8") as fh:
+            fh.write(cap_summary(markdown))
