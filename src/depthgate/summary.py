@@ -1,0 +1,111 @@
+"""The sticky summary comment: what the PR sees once per run, edited in place (design §6).
+
+Rendered from a review outcome: a partial-review banner when hunks failed, the routing table per
+alias (hunks, calls, tokens, latency, cost), what was skipped and why, and the findings that
+could not be placed inline. A hidden marker at the end carries the state later runs need: the
+reviewed head SHA and the fingerprints already posted, so a re-run posts nothing twice (issue #4
+wires this to GitHub; this module is pure). The body never exceeds GitHub's 65,536 characters,
+and the marker survives any truncation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from depthgate.pipeline import FINGERPRINT_MARK, ReviewOutcome
+
+MARKER = "depthgate:summary"
+MAX_CHARS = 65_536
+MAX_FPS = 1000
+_STATE = re.compile(r"<!-- depthgate:summary (?P<json>\{.*?\}) -->", re.DOTALL)
+_FP = re.compile(re.escape(FINGERPRINT_MARK) + r"(?P<fp>[0-9a-f]{8,64})")
+
+
+@dataclass(frozen=True)
+class SummaryState:
+    head_sha: str
+    fingerprints: frozenset[str] = field(default_factory=frozenset)
+    version: int = 1
+
+    def to_marker(self) -> str:
+        # At most MAX_FPS fingerprints (~23 characters each) so the marker always leaves room for
+        # the visible summary; older ones are still found in the review comments themselves.
+        fps = sorted(self.fingerprints)[:MAX_FPS]
+        data = {"v": self.version, "head": self.head_sha, "fps": fps}
+        return f"<!-- {MARKER} {json.dumps(data, separators=(',', ':'))} -->"
+
+
+def parse_state(body: str) -> SummaryState | None:
+    """The state in a summary comment's marker, or None when there is none or it is damaged."""
+    m = _STATE.search(body)
+    if m is None:
+        return None
+    try:
+        data = json.loads(m.group("json"))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("head"), str):
+        return None
+    fps = data.get("fps")
+    clean = (
+        frozenset(f for f in fps if isinstance(f, str)) if isinstance(fps, list) else frozenset()
+    )
+    return SummaryState(head_sha=data["head"], fingerprints=clean)
+
+
+def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
+    """Fingerprints of depthgate's own comments, from their hidden markers."""
+    return frozenset(m.group("fp") for body in bodies for m in _FP.finditer(body))
+
+
+def render_summary(outcome: ReviewOutcome, state: SummaryState, *, title: str = "depthgate") -> str:
+    counts = outcome.counts()
+    lines = [f"## {title} review"]
+    if counts["failed"]:
+        lines += [
+            "",
+            f"> [!WARNING]\n> **Partial review: {counts['reviewed']}/{counts['total']} hunks "
+            f"reviewed.** {counts['failed']} could not be reviewed (see the job's handoff note); "
+            f"no comment here covers them.",
+        ]
+    lines += [
+        "",
+        f"{len(outcome.comments)} inline comments · {len(outcome.summary_only)} findings below · "
+        f"hunks: {counts['reviewed']} reviewed, {counts['skipped']} skipped, {counts['failed']} "
+        f"failed",
+        "",
+        "| alias | hunks | calls | input tokens | output tokens | latency | cost |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    hunks_by_alias = Counter(h.alias for h in outcome.hunks if h.state == "reviewed")
+    for alias, u in outcome.usage.items():
+        cost = f"${u.cost:.4f}" if u.cost is not None else "-"
+        lines.append(
+            f"| `{alias}` | {hunks_by_alias.get(alias, 0)} | {u.calls} | {u.input_tokens:,} | "
+            f"{u.output_tokens:,} | {u.latency_ms / 1000:.1f} s | {cost} |"
+        )
+    skipped = Counter(h.reason for h in outcome.hunks if h.state == "skipped")
+    if skipped:
+        lines += ["", "**Skipped:** " + ", ".join(f"{r} ({n})" for r, n in skipped.most_common())]
+    if outcome.summary_only:
+        lines += ["", "<details><summary>Findings not placed inline</summary>", ""]
+        for s in outcome.summary_only:
+            f = s.finding
+            lines.append(
+                f"- **{f.severity}** `{f.path}`:{f.line} — {f.title} "
+                f"<sub>({s.reason}; {s.provenance.tier} via {s.provenance.alias})</sub>"
+            )
+        lines += ["", "</details>"]
+    if outcome.fallback_used:
+        lines += ["", f"Declared fallback `{outcome.fallback_used}` served some tasks."]
+    marker = "\n\n" + state.to_marker()
+    body = "\n".join(lines)
+    room = MAX_CHARS - len(marker)
+    if len(body) > room:
+        note = "\n\n… (summary truncated at GitHub's 65,536 characters)"
+        body = body[: room - len(note)] + note
+    return body + marker

@@ -1,0 +1,89 @@
+"""The sticky summary: rendering, the hidden state marker, and GitHub's size limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from depthgate.diff import parse_diff
+from depthgate.gateway import GatewayError
+from depthgate.models import ErrorClass
+from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
+from depthgate.plan import build_plan
+from depthgate.routes import LoadedConfig
+from depthgate.summary import MAX_CHARS, SummaryState, fingerprints_in, parse_state, render_summary
+from tests.fakes.gateway import FakeGateway
+
+DIFF = (
+    "diff --git a/app/run.py b/app/run.py\n--- a/app/run.py\n+++ b/app/run.py\n"
+    "@@ -1,2 +1,3 @@\n import os\n+os.system(cmd)\n x = 1\n"
+    "diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n"
+    "@@ -1,1 +1,1 @@\n-Old.\n+New.\n"
+    "diff --git a/package-lock.json b/package-lock.json\n--- a/package-lock.json\n"
+    '+++ b/package-lock.json\n@@ -1,1 +1,1 @@\n-{}\n+{"a": 1}\n'
+)
+
+
+def finding(path: str, line: int, **kw: Any) -> dict[str, Any]:
+    return {
+        "path": path,
+        "line": line,
+        "side": "RIGHT",
+        "severity": "high",
+        "category": "security",
+        "title": "Shell",
+        "body": "b",
+        **kw,
+    }
+
+
+def outcome(default_config: LoadedConfig, answer: str, fail_fast: bool = False) -> ReviewOutcome:
+    plan = build_plan(parse_diff(DIFF), default_config)
+
+    class Gw(FakeGateway):
+        async def chat(self, alias: str, messages: Any, **kw: Any):  # type: ignore[no-untyped-def]
+            if fail_fast and alias == "review-fast":
+                raise GatewayError("x", alias=alias, error_class=ErrorClass.SERVER, http_status=500)
+            return await super().chat(alias, messages, **kw)
+
+    return asyncio.run(review(plan, Gw(lambda a, m: answer), ReviewOptions()))
+
+
+def test_summary_shows_routing_skips_and_unplaced_findings(default_config: LoadedConfig) -> None:
+    answer = json.dumps({"findings": [finding("app/run.py", 2), finding("app/run.py", 99)]})
+    result = outcome(default_config, answer)
+    body = render_summary(
+        result, SummaryState(head_sha="abc123", fingerprints=frozenset({"f" * 20}))
+    )
+    assert "| `review-deep` | 1 |" in body
+    assert "**Skipped:** lockfile (1)" in body
+    assert "line_not_in_diff" in body
+    assert "Partial review" not in body
+    state = parse_state(body)
+    assert state == SummaryState(head_sha="abc123", fingerprints=frozenset({"f" * 20}))
+    assert fingerprints_in(c.body for c in result.comments) == {
+        c.fingerprint for c in result.comments
+    }
+
+
+def test_partial_reviews_say_so_first(default_config: LoadedConfig) -> None:
+    result = outcome(default_config, json.dumps({"findings": []}), fail_fast=True)
+    body = render_summary(result, SummaryState(head_sha="h"))
+    assert "**Partial review: 1/3 hunks reviewed.**" in body
+
+
+def test_the_marker_survives_truncation_and_damage(default_config: LoadedConfig) -> None:
+    many = [finding("app/run.py", 99, title="t" * 190, body="x") for _ in range(50)]
+    result = outcome(default_config, json.dumps({"findings": many}))
+    result.summary_only = result.summary_only * 100  # a huge summary
+    fps = frozenset(f"{i:020x}" for i in range(5000))
+    body = render_summary(result, SummaryState(head_sha="h", fingerprints=fps))
+    assert len(body) <= MAX_CHARS
+    assert "summary truncated" in body
+    state = parse_state(body)
+    assert state is not None
+    assert len(state.fingerprints) == 1000
+    assert parse_state("no marker here") is None
+    assert parse_state("<!-- depthgate:summary {not json} -->") is None
+    assert parse_state('<!-- depthgate:summary {"head": 3} -->') is None
