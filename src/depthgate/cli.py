@@ -28,6 +28,7 @@ from depthgate.errors import (
 )
 from depthgate.gateway import GatewaySettings, HttpGateway
 from depthgate.handoff import RunContext, build_handoff, render_markdown
+from depthgate.instructions import render_block, sync
 from depthgate.models import SEVERITY_ORDER
 from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
 from depthgate.placement import PlacementMode
@@ -120,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-auth", action="store_true", help="also send one request with a wrong key"
     )
     _common(smoke)
+
+    instr = sub.add_parser(
+        "instructions",
+        help="keep the Model routing block of AGENTS.md, CLAUDE.md and copilot instructions",
+        description="Write (--write) or verify (--check) the marker-delimited 'Model routing' "
+        "block in AGENTS.md, CLAUDE.md and .github/copilot-instructions.md from the config. "
+        "--check exits 1 when a block is missing or stale.",
+    )
+    mode = instr.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="create or update the blocks")
+    mode.add_argument("--check", action="store_true", help="exit 1 if a block is not current")
+    instr.add_argument("--root", default=".", metavar="DIR", help="repository root (default: .)")
+    _common(instr)
 
     routes = sub.add_parser("routes", help="validate the route config or print its JSON Schema")
     routes_sub = routes.add_subparsers(dest="routes_command", required=True, metavar="ACTION")
@@ -227,6 +241,20 @@ def cmd_smoke(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> 
     return EXIT_OK if record["overall_pass"] else EXIT_GATEWAY
 
 
+def cmd_instructions(args: argparse.Namespace, out: TextIO) -> int:
+    loaded = load_config(args.config)
+    shown = loaded.source if not loaded.source.startswith("<") else "gateway-routes.yaml"
+    block = render_block(loaded.config, shown)
+    states = sync(Path(args.root), block, write=args.write)
+    if args.format == "json":
+        _emit({"files": [{"path": s.path, "state": s.state} for s in states]}, out)
+    else:
+        out.writelines(f"{s.path}: {s.state}\n" for s in states)
+    if args.check and any(s.state != "current" for s in states):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
 def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
     if args.routes_command == "schema":
         schema = config_schema()
@@ -269,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_review(args, out, err, sys.stdin, os.environ)
         if args.command == "smoke":
             return cmd_smoke(args, out, os.environ)
+        if args.command == "instructions":
+            return cmd_instructions(args, out)
         return cmd_routes(args, out)
     except DepthgateError as exc:
         err.write(f"depthgate: error: {exc.message}\n")
