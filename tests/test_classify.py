@@ -8,7 +8,7 @@ import pytest
 
 from depthgate.classify import Classification, Classifier, HunkDecision
 from depthgate.diff import parse_diff
-from depthgate.routes import ClassifyConfig, LoadedConfig, Tier
+from depthgate.routes import LoadedConfig, Tier
 
 
 def modify(path: str, old: list[str], new: list[str], start: int = 10) -> str:
@@ -321,4 +321,3 @@ def test_classification_is_deterministic(classifier: Classifier) -> None:
         "b.py", ["y"], ["if z: pass"]
     )
     assert run(classifier, text) == run(classifier, text)
-    assert ClassifyConfig().deep_paths == {}  # the bare model has no rules; defaults come from YAML

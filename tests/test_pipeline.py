@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from depthgate.diff import parse_diff
-from depthgate.gateway import GatewayError, Message
-from depthgate.models import ErrorClass
+from depthgate.gateway import GatewayError
+from depthgate.models import ErrorClass, Message
 from depthgate.pipeline import FINGERPRINT_MARK, ReviewOptions, review
 from depthgate.plan import build_plan
 from depthgate.routes import LoadedConfig
@@ -170,3 +170,21 @@ def test_suggestions_stay_verbatim_and_footer_survives(default_config: LoadedCon
     assert f"```suggestion\n{fix}\n```" in comment.body
     assert "<b>" not in comment.body
     assert "<sub>depthgate · deep · review-deep · fake-model</sub>" in comment.body
+
+
+def test_a_declared_fallback_that_served_is_recorded(default_config: LoadedConfig) -> None:
+    from dataclasses import replace  # noqa: PLC0415
+
+    plan = build_plan(parse_diff(DIFF), default_config)
+    answer = json.dumps({"findings": [f("app/run.py", 3)]})
+
+    class ServedByBackup(FakeGateway):
+        async def chat(self, alias: str, messages: Sequence[Message], **kw: Any):  # type: ignore[no-untyped-def]
+            reply = await super().chat(alias, messages, **kw)
+            return replace(reply, served_by="review-backup") if alias == "review-deep" else reply
+
+    outcome = asyncio.run(review(plan, ServedByBackup(lambda a, m: answer), ReviewOptions()))
+    assert outcome.fallback_used == "review-backup"
+    (comment,) = [c for c in outcome.comments if c.path == "app/run.py"]
+    assert comment.provenance.alias == "review-backup"
+    assert "review-backup" in comment.body

@@ -476,10 +476,6 @@ class Classifier:
         return out
 
 
-def classify(diff: Diff, config: ClassifyConfig) -> Classification:
-    return Classifier(config).classify(diff)
-
-
 # --------------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -127,16 +127,6 @@ class Hunk:
             else:
                 right.append(ln.new_no)  # type: ignore[arg-type]  # the others have one
         return right, left
-
-    def right_lines(self) -> list[int]:
-        """New line numbers of added and context lines: the RIGHT anchors."""
-        return [ln.new_no for ln in self.lines if ln.new_no is not None]
-
-    def left_lines(self) -> list[int]:
-        """Old line numbers of deleted lines: the LEFT anchors."""
-        return [
-            ln.old_no for ln in self.lines if ln.kind is LineKind.DELETED and ln.old_no is not None
-        ]
 
     def anchors(self) -> Iterator[Anchor]:
         for line in self.lines:
@@ -275,7 +265,7 @@ def parse_github_files(files: Sequence[Mapping[str, Any]]) -> Diff:
         if not body.endswith("\n"):
             body += "\n"
         parsed = _parse_chunk(f"--- {src}\n+++ {dst}\n{body}")
-        hunks = tuple(_rehome(h, path) for h in parsed.hunks)
+        hunks = tuple(replace(h, path=path) for h in parsed.hunks)
         out.append(
             FileDiff(
                 path=path,
@@ -287,21 +277,6 @@ def parse_github_files(files: Sequence[Mapping[str, Any]]) -> Diff:
             )
         )
     return Diff(files=tuple(out))
-
-
-def _rehome(hunk: Hunk, path: str) -> Hunk:
-    return Hunk(
-        path=path,
-        index=hunk.index,
-        old_start=hunk.old_start,
-        old_lines=hunk.old_lines,
-        new_start=hunk.new_start,
-        new_lines=hunk.new_lines,
-        section=hunk.section,
-        lines=hunk.lines,
-        old_missing_newline=hunk.old_missing_newline,
-        new_missing_newline=hunk.new_missing_newline,
-    )
 
 
 _GIT_FILE = re.compile(r"^diff --git ", re.MULTILINE)
@@ -627,7 +602,7 @@ def _unparsed(header: _Header, problem: str) -> FileDiff:
 
 
 def hunk_to_dict(hunk: Hunk) -> dict[str, Any]:
-    right, left = hunk.right_lines(), hunk.left_lines()
+    right, left = hunk.anchor_lines()
     return {
         "header": hunk.header,
         "old_start": hunk.old_start,

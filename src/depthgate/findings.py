@@ -24,8 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from depthgate.gateway import Message
-from depthgate.models import Finding
+from depthgate.models import Finding, Message
 from depthgate.pack import Task, render_hunk
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)

@@ -35,11 +35,9 @@ import stamina
 
 from depthgate import profiles
 from depthgate.errors import EXIT_GATEWAY, ConfigError, DepthgateError
-from depthgate.models import NO_FALLBACK, RETRYABLE, ErrorClass
+from depthgate.models import NO_FALLBACK, RETRYABLE, ErrorClass, Message
 from depthgate.routes import GatewayConfig, Profile, RetryConfig, Route
 from depthgate.secretscan import find_secret_shape
-
-Message = dict[str, str]
 
 
 class GatewayError(DepthgateError):
@@ -355,6 +353,7 @@ class HttpGateway:
             payload = None
         rid = profiles.request_id(headers, payload)
         model = profiles.resolved_model(profile, headers, payload)
+        _, error_code, error_message = profiles.error_payload(payload)
 
         def fail(error_class: ErrorClass, what: str, wait: float | None = None) -> GatewayError:
             return GatewayError(
@@ -365,22 +364,20 @@ class HttpGateway:
                 request_id=rid,
                 retry_after_s=wait,
                 response_model=model,
-                error_body_parsed=bool(
-                    profiles.error_payload(payload)[1] or profiles.error_payload(payload)[2]
-                ),
+                error_body_parsed=bool(error_code or error_message),
             )
 
         if resp.status_code >= 300:
             error_class = profiles.classify_error(profile, resp.status_code, payload, resp.text)
-            _, _, message = profiles.error_payload(payload)
-            detail = _safe(message or resp.text or resp.reason_phrase)
+            detail = _safe(error_message or resp.text or resp.reason_phrase)
             wait = profiles.retry_after(headers, self._wall())
             raise fail(error_class, f"HTTP {resp.status_code}: {detail}", wait)
         if not isinstance(payload, dict):
             raise fail(ErrorClass.BAD_RESPONSE, "the answer is not JSON (a proxy page?)")
         if payload.get("error"):
-            _, _, message = profiles.error_payload(payload)
-            raise fail(ErrorClass.BAD_RESPONSE, f"error object in a 200 answer: {_safe(message)}")
+            raise fail(
+                ErrorClass.BAD_RESPONSE, f"error object in a 200 answer: {_safe(error_message)}"
+            )
         choices = payload.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise fail(ErrorClass.BAD_RESPONSE, "no choices in the answer")

@@ -179,8 +179,8 @@ def build_handoff(outcome: ReviewOutcome, ctx: RunContext) -> dict[str, Any]:
 
 
 def _primary(failures: list[TaskFailure]) -> TaskFailure:
-    """The failure that explains the run: a sent call's failure before a 'not sent' one."""
-    sent = [f for f in failures if not f.message.startswith("not sent")]
+    """The failure that explains the run: a sent call's, before any task that was never sent."""
+    sent = [f for f in failures if f.sent]
     return (sent or failures)[0]
 
 

@@ -19,6 +19,8 @@ Category = Literal[
     "bug", "security", "performance", "reliability", "maintainability", "style", "docs", "test"
 ]
 
+Message = dict[str, str]  # one chat message: {"role": ..., "content": ...}
+
 MAX_TITLE = 200
 MAX_BODY = 8000
 MAX_SUGGESTION = 8000

@@ -90,6 +90,7 @@ class TaskFailure:
     retries: int = 0
     retry_after_s: float | None = None
     response_model: str | None = None
+    sent: bool = True  # False: never sent, because the run had stopped
 
 
 @dataclass
@@ -228,6 +229,7 @@ def _not_sent(result: _TaskResult, cause: TaskFailure) -> _TaskResult:
         result.task.alias,
         cause.error_class,
         f"not sent: the run stopped after {cause.alias} answered {cause.error_class.value}",
+        sent=False,
     )
     return result
 

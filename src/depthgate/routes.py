@@ -48,9 +48,6 @@ class Tier(StrEnum):
     DEEP = "deep"
 
 
-TIER_ORDER = {Tier.FAST: 0, Tier.LOGIC: 1, Tier.DEEP: 2}
-
-
 class Profile(StrEnum):
     LITELLM = "litellm"
     OPENROUTER = "openrouter"

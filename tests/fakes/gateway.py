@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from depthgate.gateway import ChatReply, Message
+from depthgate.gateway import ChatReply
+from depthgate.models import Message
 
 Answerer = Callable[[str, Sequence[Message]], str]
 
