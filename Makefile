@@ -8,7 +8,7 @@ GW_VENV ?= .venv-gw
 # dependency tree must not decide depthgate's.
 LITELLM_SPEC ?= litellm[proxy]==1.108.7 prisma==0.15.0
 
-.PHONY: all install gateway-venv plan test lint typecheck unit bench golden clean
+.PHONY: all install gateway-venv plan test lint typecheck unit bench golden lock clean
 
 all: test
 
@@ -50,6 +50,17 @@ bench: install
 
 golden: install
 	$(BIN)/python scripts/regen_golden_diffs.py
+
+# requirements/action.txt: the composite action's hash-locked install (action.yml), i.e. the runtime
+# dependencies of [project] plus setuptools (the build backend, installed with --no-build-isolation).
+# Resolved for the Python this venv runs (3.11, the action's). Rerun after changing dependencies;
+# existing pins are kept where they still fit: `make lock LOCK_ARGS=--upgrade` moves them all to the
+# newest releases.
+lock: install
+	$(BIN)/pip install --quiet -e '.[test,lock]'
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_ARGS) --generate-hashes \
+		--allow-unsafe --strip-extras --build-deps-for wheel --no-emit-index-url \
+		--no-emit-find-links -o requirements/action.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) $(GW_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info

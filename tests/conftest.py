@@ -27,6 +27,32 @@ def _no_backoff() -> Iterator[None]:
         yield
 
 
+# What GitHub Actions sets: a test suite that runs inside Actions must not write to the job's
+# own outputs or summary, nor find the job's token.
+ACTIONS_ENV = (
+    "GITHUB_ACTIONS",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_API_URL",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "RUNNER_TEMP",
+    "DEPTHGATE_CONFIG",
+    "DEPTHGATE_FAIL_ON",
+    "DEPTHGATE_MAX_COMMENTS",
+    "DEPTHGATE_DRY_RUN",
+    "DEPTHGATE_BOT_LOGIN",
+)
+
+
+@pytest.fixture(autouse=True)
+def _not_in_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ACTIONS_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeUpstream]:
     """A fake OpenAI-compatible upstream on a free port of 127.0.0.1, stopped after the test."""

@@ -12,7 +12,15 @@ from depthgate.models import ErrorClass
 from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
 from depthgate.plan import build_plan
 from depthgate.routes import LoadedConfig
-from depthgate.summary import MAX_CHARS, SummaryState, fingerprints_in, parse_state, render_summary
+from depthgate.summary import (
+    MAX_CHARS,
+    MAX_FPS,
+    MAX_HUNKS,
+    SummaryState,
+    fingerprints_in,
+    parse_state,
+    render_summary,
+)
 from tests.fakes.gateway import FakeGateway
 
 DIFF = (
@@ -57,7 +65,7 @@ def test_summary_shows_routing_skips_and_unplaced_findings(default_config: Loade
         result, SummaryState(head_sha="abc123", fingerprints=frozenset({"f" * 20}))
     )
     assert "| `review-deep` | 1 |" in body
-    assert "**Skipped:** lockfile (1)" in body
+    assert "**Skipped files:** `package-lock.json` (lockfile)" in body
     assert "line_not_in_diff" in body
     assert "Partial review" not in body
     state = parse_state(body)
@@ -78,12 +86,15 @@ def test_the_marker_survives_truncation_and_damage(default_config: LoadedConfig)
     result = outcome(default_config, json.dumps({"findings": many}))
     result.summary_only = result.summary_only * 100  # a huge summary
     fps = frozenset(f"{i:020x}" for i in range(5000))
-    body = render_summary(result, SummaryState(head_sha="h", fingerprints=fps))
+    hunks = frozenset(f"{i:012x}" for i in range(5000))
+    body = render_summary(result, SummaryState(head_sha="h", fingerprints=fps, hunks=hunks))
     assert len(body) <= MAX_CHARS
     assert "summary truncated" in body
+    assert "Findings not placed inline" in body  # the visible part keeps its room
     state = parse_state(body)
     assert state is not None
-    assert len(state.fingerprints) == 1000
+    assert len(state.fingerprints) == MAX_FPS
+    assert len(state.hunks) == MAX_HUNKS
     assert parse_state("no marker here") is None
     assert parse_state("<!-- depthgate:summary {not json} -->") is None
     assert parse_state('<!-- depthgate:summary {"head": 3} -->') is None

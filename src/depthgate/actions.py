@@ -23,6 +23,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from depthgate.errors import InputError
 
+# Environment variables whose values must never appear in output, wherever they come from.
+SECRET_ENV = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "DEPTHGATE_GITHUB_TOKEN",
+    "DEPTHGATE_WEBHOOK_SECRET",
+    "DEPTHGATE_WEBHOOK_SECRET_PREVIOUS",
+    "DEPTHGATE_PRIVATE_KEY",
+)
 REVIEWED_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 SUMMARY_LIMIT = 1024 * 1024  # bytes per step (facts/github.md)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate import __version__
+from depthgate.actions import SECRET_ENV, add_mask, annotation, append_summary, write_outputs
 from depthgate.diff import Diff, parse_diff
 from depthgate.errors import (
     EXIT_FINDINGS,
@@ -26,6 +27,7 @@ from depthgate.errors import (
     InputError,
     UsageError,
 )
+from depthgate.flags import Flags
 from depthgate.gateway import GatewaySettings, HttpGateway
 from depthgate.handoff import RunContext, build_handoff, render_markdown
 from depthgate.instructions import render_block, sync
@@ -36,18 +38,9 @@ from depthgate.plan import Plan, build_plan, plan_to_dict, render_text
 from depthgate.report import outcome_to_dict, render_outcome_text
 from depthgate.routes import LoadedConfig, config_schema, load_config
 from depthgate.sanitize import SanitizePolicy
+from depthgate.smoke import render_markdown as render_smoke_markdown
 from depthgate.smoke import render_text as render_smoke_text
 from depthgate.smoke import run_smoke
-
-# Environment variables whose values must never appear in output, wherever they come from.
-SECRET_ENV = (
-    "GITHUB_TOKEN",
-    "GH_TOKEN",
-    "DEPTHGATE_GITHUB_TOKEN",
-    "DEPTHGATE_WEBHOOK_SECRET",
-    "DEPTHGATE_WEBHOOK_SECRET_PREVIOUS",
-    "DEPTHGATE_PRIVATE_KEY",
-)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -85,18 +78,35 @@ def build_parser() -> argparse.ArgumentParser:
     rev = sub.add_parser(
         "review",
         help="review a diff through the gateway",
-        description="Review a local diff through the gateway and print the comments that would "
-        "be posted. Needs the gateway URL and key in the environment variables that "
-        "gateway-routes.yaml names (default DEPTHGATE_GATEWAY_URL, DEPTHGATE_GATEWAY_KEY).",
+        description="Review a pull request (--pr, or the event's PR inside GitHub Actions) and "
+        "post one review and the sticky summary; or review a local diff (--diff with "
+        "--dry-run) and print the comments that would be posted. Needs the gateway URL and key "
+        "in the environment variables that gateway-routes.yaml names (default "
+        "DEPTHGATE_GATEWAY_URL, DEPTHGATE_GATEWAY_KEY), and for a PR a GitHub token "
+        "(GITHUB_TOKEN; GITHUB_API_URL for GitHub Enterprise Server).",
     )
-    rev.add_argument("--diff", metavar="PATH", help="unified diff file, or - for stdin")
+    target = rev.add_mutually_exclusive_group()
+    target.add_argument("--diff", metavar="PATH", help="unified diff file, or - for stdin")
+    target.add_argument(
+        "--pr", metavar="OWNER/REPO#N", help="the pull request to review and post to"
+    )
     rev.add_argument(
-        "--dry-run", action="store_true", help="print what would be posted; post nothing"
+        "--dry-run",
+        action="store_true",
+        help="print what would be posted; post nothing (env DEPTHGATE_DRY_RUN=true)",
+    )
+    rev.add_argument(
+        "--max-comments",
+        type=_count,
+        metavar="N",
+        help="inline comments per review; the rest go to the summary (default: "
+        "limits.max_comments; env DEPTHGATE_MAX_COMMENTS)",
     )
     rev.add_argument(
         "--fail-on",
         choices=("info", "low", "medium", "high", "critical"),
-        help="exit 1 when a finding at or above this severity was made (default: never)",
+        help="exit 1 when a finding at or above this severity was made (default: never; env "
+        "DEPTHGATE_FAIL_ON)",
     )
     rev.add_argument(
         "--handoff", metavar="PATH", help="also write the handoff note (JSON) here on failure"
@@ -144,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}")
+    return int(text)
+
+
 def read_diff(path: str, stdin: TextIO) -> Diff:
     if path == "-":
         data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode()
@@ -182,40 +198,79 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
 def cmd_review(
     args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO, env: Mapping[str, str]
 ) -> int:
-    if not args.dry_run:
-        raise UsageError(
-            "review without --dry-run posts to a pull request, which needs a PR (the GitHub "
-            "Action, or --pr, not built yet); add --dry-run to review a local diff"
+    from depthgate import ghrun  # noqa: PLC0415 -- PyGithub costs 0.3 s; only PR runs need it
+
+    flags = Flags(
+        config=args.config,
+        fail_on=args.fail_on,
+        max_comments=args.max_comments,
+        dry_run=args.dry_run,
+        handoff=args.handoff,
+        placement=args.placement,
+        output_format=args.format,
+    ).with_env(env)
+    if args.diff:
+        return review_local_diff(args.diff, flags, out, err, stdin=stdin, env=env)
+    if args.pr:
+        repo, number = ghrun.parse_pr_ref(args.pr)
+        loaded = load_config(flags.config)
+        cfg = ghrun.resolve(
+            flags,
+            loaded,
+            env,
+            command=f"depthgate review --pr {args.pr}" + (" --dry-run" if flags.dry_run else ""),
+            bot_login=None,
         )
-    if not args.diff:
-        raise UsageError("review --dry-run needs --diff PATH (or - for stdin)")
-    loaded = load_config(args.config)
-    diff = read_diff(args.diff, stdin)
+        return ghrun.run_review(repo, number, cfg, out, err)
+    if env.get("GITHUB_ACTIONS") == "true":
+        return ghrun.actions_review(
+            flags, env, out, err, smoke=lambda: cmd_smoke(args, out, env, config=flags.config)
+        )
+    raise UsageError(
+        "review needs a target: --pr OWNER/REPO#N, --diff PATH --dry-run, or to run inside "
+        "GitHub Actions (GITHUB_ACTIONS=true with the event in GITHUB_EVENT_PATH)"
+    )
+
+
+def review_local_diff(
+    path: str, flags: Flags, out: TextIO, err: TextIO, *, stdin: TextIO, env: Mapping[str, str]
+) -> int:
+    if not flags.dry_run:
+        raise UsageError(
+            "review --diff reviews a local diff and cannot post it anywhere: add --dry-run "
+            "(or use --pr OWNER/REPO#N to review and post to a pull request)"
+        )
+    loaded = load_config(flags.config)
+    diff = read_diff(path, stdin)
     settings = GatewaySettings.from_config(loaded.config.gateway, env)
     plan = build_plan(diff, loaded)
     secrets = (*settings.secrets(), *(env[k] for k in SECRET_ENV if len(env.get(k, "")) >= 8))
     options = ReviewOptions(
-        placement=PlacementMode(args.placement),
+        placement=PlacementMode(flags.placement),
         sanitize=SanitizePolicy(secrets=secrets),
-        max_comments=loaded.config.limits.max_comments,
+        max_comments=(
+            flags.max_comments
+            if flags.max_comments is not None
+            else loaded.config.limits.max_comments
+        ),
     )
     outcome = asyncio.run(_review(plan, settings, loaded, options))
-    command = "depthgate review --dry-run" + (f" --diff {args.diff}" if args.diff else "")
+    command = f"depthgate review --dry-run --diff {path}"
     note = None
     if not outcome.complete:
         ctx = RunContext(command=command, base_url=settings.base_url, show_host=settings.show_host)
         note = build_handoff(outcome, ctx)
-        if args.handoff:
-            Path(args.handoff).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+        if flags.handoff:
+            Path(flags.handoff).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
         err.write(render_markdown(note))
-    if args.format == "json":
+    if flags.output_format == "json":
         _emit(outcome_to_dict(outcome, note), out)
     else:
         out.write(render_outcome_text(outcome))
     if note is not None:
         return EXIT_GATEWAY
-    if args.fail_on and any(
-        SEVERITY_ORDER[c.severity] >= SEVERITY_ORDER[args.fail_on] for c in outcome.comments
+    if flags.fail_on and any(
+        SEVERITY_ORDER[c.severity] >= SEVERITY_ORDER[flags.fail_on] for c in outcome.comments
     ):
         return EXIT_FINDINGS
     return EXIT_OK
@@ -228,16 +283,44 @@ async def _review(
         return await review(plan, gateway, options)
 
 
-def cmd_smoke(args: argparse.Namespace, out: TextIO, env: Mapping[str, str]) -> int:
-    loaded = load_config(args.config)
+def cmd_smoke(
+    args: argparse.Namespace, out: TextIO, env: Mapping[str, str], config: str | None = None
+) -> int:
+    """In GitHub Actions the record also goes to a file ($RUNNER_TEMP/depthgate-smoke.json
+    unless --out says otherwise), its path to the smoke-report-path output, and a table to the
+    job summary."""
+    loaded = load_config(config or args.config or env.get("DEPTHGATE_CONFIG") or None)
     settings = GatewaySettings.from_config(loaded.config.gateway, env)
-    record = asyncio.run(run_smoke(settings, loaded.config.routes, check_auth=args.check_auth))
-    if args.out:
-        Path(args.out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    in_actions = env.get("GITHUB_ACTIONS") == "true"
+    if in_actions:
+        for value in settings.secrets():
+            out.write(add_mask(value) + "\n")
+    check_auth = bool(getattr(args, "check_auth", False))
+    record = asyncio.run(run_smoke(settings, loaded.config.routes, check_auth=check_auth))
+    path = getattr(args, "out", None)
+    if path is None and in_actions:
+        path = str(Path(env.get("RUNNER_TEMP") or ".") / "depthgate-smoke.json")
+    if path:
+        Path(path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if args.format == "json":
         _emit(record, out)
     else:
         out.write(render_smoke_text(record))
+    if in_actions:
+        if not record["overall_pass"]:
+            failed = annotation("error", "depthgate smoke test failed: see the job summary")
+            out.write(failed + "\n")
+        write_outputs(
+            env.get("GITHUB_OUTPUT"),
+            {
+                "comments-posted": 0,
+                "hunks-reviewed": 0,
+                "hunks-failed": 0,
+                "handoff-path": "",
+                "smoke-report-path": path or "",
+            },
+        )
+        append_summary(env.get("GITHUB_STEP_SUMMARY"), render_smoke_markdown(record))
     return EXIT_OK if record["overall_pass"] else EXIT_GATEWAY
 
 

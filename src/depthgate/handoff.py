@@ -12,12 +12,16 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from depthgate import __version__
 from depthgate.models import ErrorClass
 from depthgate.pipeline import ReviewOutcome, TaskFailure
+from depthgate.routes import LoadedConfig
+
+if TYPE_CHECKING:  # PyGithub is imported only by runs that talk to GitHub
+    from depthgate.github import GitHubFailure
 
 NEXT_ACTION = {
     ErrorClass.AUTH: (
@@ -79,7 +83,9 @@ class RunContext:
     head_sha: str | None = None
     github_host: str | None = None
     review_id: int | None = None
+    posted: int | None = None  # inline comments actually posted; None: nothing was posted
     step: str = "gateway"
+    config: LoadedConfig | None = None  # when there is no outcome to take it from
 
 
 def next_action(failure: TaskFailure) -> str:
@@ -94,16 +100,22 @@ def next_action(failure: TaskFailure) -> str:
     )
 
 
-def build_handoff(outcome: ReviewOutcome, ctx: RunContext) -> dict[str, Any]:
-    """The note as JSON-able data. ``outcome`` must have failures."""
-    primary = _primary(outcome.failures)
-    counts = outcome.counts()
+def build_handoff(
+    outcome: ReviewOutcome | None, ctx: RunContext, github: GitHubFailure | None = None
+) -> dict[str, Any]:
+    """The note as JSON-able data: for a gateway failure (``outcome`` has failures), or for a
+    GitHub failure (``github``; ``outcome`` is None when the PR could not even be read)."""
+    if outcome is None and github is None:
+        raise ValueError("a handoff needs a failed outcome or a GitHub failure")
+    primary = _primary(outcome.failures) if outcome and outcome.failures else None
+    counts = outcome.counts() if outcome else {"total": 0, "reviewed": 0, "skipped": 0}
+    hunks = outcome.hunks if outcome else []
     failed = [
         {"path": h.path, "header": h.header, "error_class": h.reason}
-        for h in outcome.hunks
+        for h in hunks
         if h.state == "failed"
     ]
-    skipped_files = outcome.plan.classification.skipped_files
+    skipped_files = outcome.plan.classification.skipped_files if outcome else ()
     unseen = [
         f"{s.path}: {s.reason} ({s.detail})"
         for s in skipped_files
@@ -113,35 +125,50 @@ def build_handoff(outcome: ReviewOutcome, ctx: RunContext) -> dict[str, Any]:
         f"{f['path']} {f['header']}: not reviewed ({f['error_class']})" for f in failed
     ]
     evidence_missing += unseen
-    uncertainty = [
-        f"{counts['failed']} of {counts['total']} hunks were not reviewed; they may hide problems "
-        f"that no comment mentions."
-    ]
-    if counts["reviewed"]:
+    uncertainty = []
+    if failed:
+        uncertainty.append(
+            f"{len(failed)} of {counts['total']} hunks were not reviewed; they may hide "
+            f"problems that no comment mentions."
+        )
+    if github is not None:
+        if outcome is None:
+            evidence_missing.append("the pull request itself: it could not be read")
+            uncertainty.append("nothing was reviewed: the pull request could not be read.")
+        else:
+            uncertainty.append(
+                f"the review ran ({counts['reviewed']} hunks reviewed) but GitHub refused "
+                f"'{github.step}': what was posted is under 'posted'; the job summary lists "
+                f"every finding."
+            )
+    if counts["reviewed"] and github is None:
         uncertainty.append(
             f"{counts['reviewed']} hunks were reviewed; their findings stand on their own and "
             f"were kept."
         )
-    if outcome.fallback_used:
+    if outcome and outcome.fallback_used:
         uncertainty.append(f"declared fallback {outcome.fallback_used} served some tasks")
-    uncertainty += [w for w in outcome.warnings if "locked_model" in w]
+    if outcome:
+        uncertainty += [w for w in outcome.warnings if "locked_model" in w]
+    config = outcome.plan.config if outcome else ctx.config
     return {
-        "status": "failed_partial" if counts["reviewed"] else "failed",
-        "step": ctx.step,
+        "status": "failed_partial" if counts["reviewed"] and github is None else "failed",
+        "step": github.step if github else ctx.step,
         "command": ctx.command,
         "pr": ctx.pr,
         "head_sha": ctx.head_sha,
         "gateway": {
             "base_url": _host(ctx.base_url) if ctx.show_host else "REDACTED",
-            "profile": outcome.plan.config.config.gateway.profile.value,
-            "alias": primary.alias,
-            "error_class": primary.error_class.value,
-            "http_status": primary.http_status,
-            "request_id": primary.request_id,
-            "retries": primary.retries,
-            "retry_after_s": primary.retry_after_s,
-            "response_model": primary.response_model,
+            "profile": config.config.gateway.profile.value if config else None,
+            "alias": primary.alias if primary else None,
+            "error_class": primary.error_class.value if primary else None,
+            "http_status": primary.http_status if primary else None,
+            "request_id": primary.request_id if primary else None,
+            "retries": primary.retries if primary else 0,
+            "retry_after_s": primary.retry_after_s if primary else None,
+            "response_model": primary.response_model if primary else None,
         },
+        "github": github.to_dict() if github else None,
         "failures": [
             {
                 "task": f.task_id,
@@ -150,7 +177,7 @@ def build_handoff(outcome: ReviewOutcome, ctx: RunContext) -> dict[str, Any]:
                 "http_status": f.http_status,
                 "retries": f.retries,
             }
-            for f in outcome.failures
+            for f in (outcome.failures if outcome else [])
         ],
         "hunks": {
             "total": counts["total"],
@@ -160,22 +187,28 @@ def build_handoff(outcome: ReviewOutcome, ctx: RunContext) -> dict[str, Any]:
         },
         "posted": {
             "review_id": ctx.review_id,
-            "inline_comments": len(outcome.comments),
-            "summary_only": len(outcome.summary_only),
+            "inline_comments": ctx.posted if ctx.posted is not None else 0,
+            "summary_only": len(outcome.summary_only) if outcome else 0,
         },
-        "changed_files": [f.path for f in outcome.plan.diff.files],
+        "changed_files": [f.path for f in outcome.plan.diff.files] if outcome else [],
         "evidence_missing": evidence_missing,
-        "fallback_used": outcome.fallback_used,
-        "resolved_models": dict(outcome.response_models),
+        "fallback_used": outcome.fallback_used if outcome else None,
+        "resolved_models": dict(outcome.response_models) if outcome else {},
         "remaining_uncertainty": uncertainty,
-        "next_action": next_action(primary),
-        "config_sha256": outcome.plan.config.sha256,
+        "next_action": github.next_action if github else next_action(_must(primary)),
+        "config_sha256": config.sha256 if config else None,
         "github_host": ctx.github_host,
         "versions": {
             "depthgate": __version__,
             "python": platform.python_version(),
         },
     }
+
+
+def _must(failure: TaskFailure | None) -> TaskFailure:
+    if failure is None:
+        raise ValueError("a gateway handoff needs an outcome with failures")
+    return failure
 
 
 def _primary(failures: list[TaskFailure]) -> TaskFailure:
@@ -188,15 +221,29 @@ def _host(url: str | None) -> str:
     return urlsplit(url).netloc if url else "REDACTED"
 
 
+def _cause(note: Mapping[str, Any]) -> str:
+    gh, gw = note.get("github"), note["gateway"]
+    if gh:
+        status = gh["http_status"] if gh["http_status"] is not None else "-"
+        return (
+            f"**GitHub {gh['error_class']}** while trying to {gh['step']} (HTTP {status}, "
+            f"request id `{gh['request_id'] or '-'}`): {gh['message']}"
+        )
+    status = gw["http_status"] if gw["http_status"] is not None else "-"
+    return (
+        f"**{gw['error_class']}** from alias `{gw['alias']}` (HTTP {status}, "
+        f"{gw['retries']} retries, request id `{gw['request_id'] or '-'}`)."
+    )
+
+
 def render_markdown(note: Mapping[str, Any]) -> str:
     gw = note["gateway"]
+    config_sha = note["config_sha256"] or "-"
     hunks = note["hunks"]
     lines = [
         f"## depthgate: review {'incomplete' if note['status'] == 'failed_partial' else 'failed'}",
         "",
-        f"**{gw['error_class']}** from alias `{gw['alias']}` "
-        f"(HTTP {gw['http_status'] if gw['http_status'] is not None else '-'}, "
-        f"{gw['retries']} retries, request id `{gw['request_id'] or '-'}`).",
+        _cause(note),
         "",
         f"**Next:** {note['next_action']}",
         "",
@@ -215,7 +262,7 @@ def render_markdown(note: Mapping[str, Any]) -> str:
         lines += [f"- {u}" for u in note["remaining_uncertainty"]]
     lines += [
         "",
-        f"<sub>command `{note['command']}` · config sha256 `{note['config_sha256'][:12]}` · "
+        f"<sub>command `{note['command']}` · config sha256 `{config_sha[:12]}` · "
         f"gateway {gw['base_url']} ({gw['profile']}) · fallback used: "
         f"{note['fallback_used'] or 'none'} · depthgate {note['versions']['depthgate']}</sub>",
     ]
@@ -224,7 +271,8 @@ def render_markdown(note: Mapping[str, Any]) -> str:
 
 def annotation(note: Mapping[str, Any]) -> str:
     """A one-line ``::error::`` workflow command (newlines escaped as GitHub requires)."""
-    gw = note["gateway"]
-    text = f"depthgate: {gw['error_class']} from {gw['alias']}: {note['next_action']}"
+    gw, gh = note["gateway"], note.get("github")
+    cause = f"GitHub {gh['error_class']}" if gh else f"{gw['error_class']} from {gw['alias']}"
+    text = f"depthgate: {cause}: {note['next_action']}"
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return f"::error title=depthgate review {note['status']}::{text}"

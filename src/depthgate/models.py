@@ -84,6 +84,7 @@ class Comment:
     category: str
     provenance: Provenance
     fingerprint: str
+    title: str = ""  # the finding's title, sanitized: what the summary lists if it is demoted
 
 
 @dataclass(frozen=True, slots=True)

@@ -412,6 +412,7 @@ def _comment(
         category=finding.category,
         provenance=prov,
         fingerprint=fp,
+        title=sanitize(" ".join(finding.title.split()), policy)[:200],
     )
 
 

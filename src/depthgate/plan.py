@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 from typing import Any
 
 from depthgate import __version__
-from depthgate.classify import Classification, Classifier, HunkDecision, Reason
+from depthgate.classify import SKIP, Classification, Classifier, HunkDecision, Reason
 from depthgate.diff import Diff, FileDiff, Hunk, file_to_dict
 from depthgate.languages import detect
 from depthgate.pack import Packing, Task, pack
@@ -28,10 +30,48 @@ class Plan:
         return self.packing.tasks
 
 
-def build_plan(diff: Diff, loaded: LoadedConfig, classifier: Classifier | None = None) -> Plan:
+UNCHANGED = "unchanged"
+
+
+def build_plan(
+    diff: Diff,
+    loaded: LoadedConfig,
+    classifier: Classifier | None = None,
+    *,
+    reviewed: Collection[str] = (),
+    reviewed_at: str = "",
+) -> Plan:
+    """``reviewed``: :func:`hunk_key` of hunks an earlier run already reviewed. They are
+    classified as usual (and still give the other hunks their context), then skipped as
+    ``unchanged`` instead of being sent again."""
     classifier = classifier or Classifier(loaded.config.classify)
     classification = classifier.classify(diff)
+    if reviewed:
+        classification = _skip_reviewed(classification, frozenset(reviewed), reviewed_at)
     return Plan(diff, classification, pack(classification, loaded.config), loaded)
+
+
+def hunk_key(hunk: Hunk) -> str:
+    """Identifies a hunk by its path and content, not by its position: a hunk that a later push
+    only moved (lines added above it) keeps its key, a hunk whose text changed gets a new one."""
+    h = hashlib.sha256(hunk.path.encode("utf-8", "replace"))
+    for line in hunk.lines:
+        h.update(b"\n" + line.kind.value.encode() + line.text.encode("utf-8", "replace"))
+    return h.hexdigest()[:12]
+
+
+def _skip_reviewed(
+    classification: Classification, reviewed: frozenset[str], reviewed_at: str
+) -> Classification:
+    detail = f"reviewed at {reviewed_at[:12]}, unchanged since" if reviewed_at else "unchanged"
+    reason = Reason(f"skip.{UNCHANGED}", SKIP, detail)
+    decisions = tuple(
+        replace(d, tier=None, skip=UNCHANGED, reasons=(reason, *d.reasons))
+        if d.tier is not None and hunk_key(d.hunk) in reviewed
+        else d
+        for d in classification.decisions
+    )
+    return replace(classification, decisions=decisions)
 
 
 # --------------------------------------------------------------------------------------------

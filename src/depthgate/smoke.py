@@ -62,12 +62,39 @@ async def run_smoke(
         "gateway_base_url": urlsplit(settings.base_url).netloc
         if settings.show_host
         else "REDACTED",
-        "gateway_profile": settings.profile.value,
         "aliases_tested": list(routes),
-        "results": results,
+        "results": [_seed_shape(r) for r in results],
         "overall_pass": all(r["pass"] for r in results),
-        "notes": "",
+        "notes": _notes(results, settings.profile),
     }
+
+
+# The record has exactly the seed's fields (design §5): what else was learned -- the error
+# class of a failure, the locked model, a fallback the gateway took -- goes into "notes".
+ALIAS_FIELDS = ("alias", "http_status", "response_model_field", "choices_present", "pass")
+ERROR_FIELDS = ("alias", "http_status", "error_parseable", "pass")
+
+
+def _seed_shape(result: Mapping[str, Any]) -> dict[str, Any]:
+    fields = ALIAS_FIELDS if "choices_present" in result else ERROR_FIELDS
+    return {k: result.get(k) for k in fields}
+
+
+def _notes(results: list[dict[str, Any]], profile: Profile) -> str:
+    parts = []
+    for r in results:
+        said = []
+        if r.get("error_class"):
+            said.append(f"error class {r['error_class']}")
+        if r.get("locked_model"):
+            said.append(f"locked_model {r['locked_model']}")
+        if r.get("gateway_fallback"):
+            said.append("served by a gateway fallback")
+        if said:
+            verdict = "pass" if r["pass"] else "FAIL"
+            parts.append(f"{r['alias']}: {verdict}, {', '.join(said)}")
+    parts.append(f"gateway profile {profile.value}")
+    return "; ".join(parts)
 
 
 async def _alias(
@@ -120,24 +147,53 @@ async def _wrong_key(
         return {
             "alias": f"{alias} (wrong key)",
             "http_status": exc.http_status,
+            "error_parseable": exc.error_body_parsed,
             "error_class": exc.error_class.value,
             "pass": exc.error_class is ErrorClass.AUTH,
         }
-    return {"alias": f"{alias} (wrong key)", "http_status": 200, "pass": False}
+    return {
+        "alias": f"{alias} (wrong key)",
+        "http_status": 200,
+        "error_parseable": False,
+        "pass": False,
+    }
 
 
 def render_text(record: Mapping[str, Any]) -> str:
     lines = [
         f"depthgate smoke {record['smoke_test_run_id']} at {record['tested_at']}: "
-        f"{'PASS' if record['overall_pass'] else 'FAIL'} (gateway {record['gateway_base_url']}, "
-        f"profile {record['gateway_profile']})",
+        f"{'PASS' if record['overall_pass'] else 'FAIL'} (gateway {record['gateway_base_url']})",
         "",
-        f"{'alias':<28} {'status':>6}  {'result':<6} detail",
+        f"{'alias':<28} {'status':>6}  {'result':<6} resolved model",
     ]
     for r in record["results"]:
-        detail = r.get("response_model_field") or r.get("error_class") or ""
+        detail = r.get("response_model_field") or ""
         status = r["http_status"] if r["http_status"] is not None else "-"
         lines.append(
             f"{r['alias']:<28} {status!s:>6}  {'pass' if r['pass'] else 'FAIL':<6} {detail}"
         )
+    lines += ["", f"notes: {record['notes']}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(record: Mapping[str, Any]) -> str:
+    """The record as a job-summary table."""
+    verdict = "passed" if record["overall_pass"] else "**failed**"
+    lines = [
+        f"## depthgate smoke test {verdict}",
+        "",
+        f"Run `{record['smoke_test_run_id']}` at {record['tested_at']}, gateway "
+        f"{record['gateway_base_url']}.",
+        "",
+        "| alias | HTTP | result | resolved model |",
+        "|---|---:|---|---|",
+    ]
+    for r in record["results"]:
+        detail = r.get("response_model_field") or ""
+        status = r["http_status"] if r["http_status"] is not None else "-"
+        lines.append(
+            f"| `{r['alias']}` | {status} | {'pass' if r['pass'] else 'FAIL'} | {detail} |"
+        )
+    if record.get("notes"):
+        lines += ["", f"Notes: {record['notes']}"]
     return "\n".join(lines) + "\n"

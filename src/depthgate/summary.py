@@ -3,9 +3,9 @@
 Rendered from a review outcome: a partial-review banner when hunks failed, the routing table per
 alias (hunks, calls, tokens, latency, cost), what was skipped and why, and the findings that
 could not be placed inline. A hidden marker at the end carries the state later runs need: the
-reviewed head SHA and the fingerprints already posted, so a re-run posts nothing twice (issue #4
-wires this to GitHub; this module is pure). The body never exceeds GitHub's 65,536 characters,
-and the marker survives any truncation.
+reviewed head SHA, the fingerprints already posted (so a re-run posts nothing twice) and the keys
+of the hunks already reviewed (so a new push re-reviews only what changed). Pure. The body never
+exceeds GitHub's 65,536 characters, and the marker survives any truncation.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from depthgate.pipeline import FINGERPRINT_MARK, ReviewOutcome
 
 MARKER = "depthgate:summary"
 MAX_CHARS = 65_536
-MAX_FPS = 1000
+MAX_FPS = 600  # ~23 characters each
+SKIPPED_FILES_SHOWN = 50
+MAX_HUNKS = 1500  # ~15 characters each: the marker stays under 40,000 characters
 _STATE = re.compile(r"<!-- depthgate:summary (?P<json>\{.*?\}) -->", re.DOTALL)
 _FP = re.compile(re.escape(FINGERPRINT_MARK) + r"(?P<fp>[0-9a-f]{8,64})")
 
@@ -29,13 +31,16 @@ _FP = re.compile(re.escape(FINGERPRINT_MARK) + r"(?P<fp>[0-9a-f]{8,64})")
 class SummaryState:
     head_sha: str
     fingerprints: frozenset[str] = field(default_factory=frozenset)
+    hunks: frozenset[str] = field(default_factory=frozenset)  # plan.hunk_key of reviewed hunks
     version: int = 1
 
     def to_marker(self) -> str:
-        # At most MAX_FPS fingerprints (~23 characters each) so the marker always leaves room for
-        # the visible summary; older ones are still found in the review comments themselves.
+        # Capped so the marker always leaves room for the visible summary. Fingerprints past the
+        # cap are still found in the review comments themselves; hunks past it are reviewed
+        # again next time (costlier, never wrong).
         fps = sorted(self.fingerprints)[:MAX_FPS]
-        data = {"v": self.version, "head": self.head_sha, "fps": fps}
+        hunks = sorted(self.hunks)[:MAX_HUNKS]
+        data = {"v": self.version, "head": self.head_sha, "fps": fps, "hunks": hunks}
         return f"<!-- {MARKER} {json.dumps(data, separators=(',', ':'))} -->"
 
 
@@ -50,11 +55,17 @@ def parse_state(body: str) -> SummaryState | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("head"), str):
         return None
-    fps = data.get("fps")
-    clean = (
-        frozenset(f for f in fps if isinstance(f, str)) if isinstance(fps, list) else frozenset()
+    return SummaryState(
+        head_sha=data["head"],
+        fingerprints=_strings(data.get("fps")),
+        hunks=_strings(data.get("hunks")),
     )
-    return SummaryState(head_sha=data["head"], fingerprints=clean)
+
+
+def _strings(value: object) -> frozenset[str]:
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(v for v in value if isinstance(v, str))
 
 
 def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
@@ -62,7 +73,15 @@ def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
     return frozenset(m.group("fp") for body in bodies for m in _FP.finditer(body))
 
 
-def render_summary(outcome: ReviewOutcome, state: SummaryState, *, title: str = "depthgate") -> str:
+def render_summary(
+    outcome: ReviewOutcome,
+    state: SummaryState,
+    *,
+    title: str = "depthgate",
+    notes: Sequence[str] = (),
+) -> str:
+    """``notes``: what this run did that the outcome does not say (hunks reused from an earlier
+    run, comments already on the PR, a head that moved, comments demoted after a 422)."""
     counts = outcome.counts()
     lines = [f"## {title} review"]
     if counts["failed"]:
@@ -81,6 +100,8 @@ def render_summary(outcome: ReviewOutcome, state: SummaryState, *, title: str = 
         "| alias | hunks | calls | input tokens | output tokens | latency | cost |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    if notes:
+        lines[-3:-3] = ["", *(f"- {n}" for n in notes)]
     hunks_by_alias = Counter(h.alias for h in outcome.hunks if h.state == "reviewed")
     for alias, u in outcome.usage.items():
         cost = f"${u.cost:.4f}" if u.cost is not None else "-"
@@ -88,9 +109,20 @@ def render_summary(outcome: ReviewOutcome, state: SummaryState, *, title: str = 
             f"| `{alias}` | {hunks_by_alias.get(alias, 0)} | {u.calls} | {u.input_tokens:,} | "
             f"{u.output_tokens:,} | {u.latency_ms / 1000:.1f} s | {cost} |"
         )
-    skipped = Counter(h.reason for h in outcome.hunks if h.state == "skipped")
+    files = outcome.plan.classification.skipped_files
+    if files:
+        shown = ", ".join(f"`{f.path}` ({f.reason})" for f in files[:SKIPPED_FILES_SHOWN])
+        more = len(files) - SKIPPED_FILES_SHOWN
+        lines += ["", f"**Skipped files:** {shown}" + (f" and {more} more" if more > 0 else "")]
+    skipped_paths = {f.path for f in files}
+    skipped = Counter(
+        h.reason for h in outcome.hunks if h.state == "skipped" and h.path not in skipped_paths
+    )
     if skipped:
-        lines += ["", "**Skipped:** " + ", ".join(f"{r} ({n})" for r, n in skipped.most_common())]
+        lines += [
+            "",
+            "**Skipped hunks:** " + ", ".join(f"{r} ({n})" for r, n in skipped.most_common()),
+        ]
     if outcome.summary_only:
         lines += ["", "<details><summary>Findings not placed inline</summary>", ""]
         for s in outcome.summary_only:

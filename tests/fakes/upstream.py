@@ -36,6 +36,7 @@ class Behavior:
     # Answer with one finding on the first added line of the hunks under review, as a model
     # that read the prompt would: proves the whole path from prompt to placed comment.
     echo_finding: bool = False
+    echo_count: int = 1  # with echo_finding: one finding on each of the first N added lines
 
 
 def answer(*findings: dict[str, Any], **extra: Any) -> Behavior:
@@ -165,7 +166,8 @@ class FakeUpstream:
                 elif b.body is not None:
                     self._send(b.status, b.body, b.headers)
                 elif b.echo_finding:
-                    content = json.dumps({"findings": echo_findings(body, model)})
+                    found = echo_findings(body, model, b.echo_count)
+                    content = json.dumps({"findings": found})
                     echoed = Behavior(**{**b.__dict__, "content": content, "echo_finding": False})
                     self._send(b.status, completion(model, echoed), b.headers)
                 else:
@@ -192,33 +194,35 @@ _HUNK_HEAD = re.compile(r"^(?P<path>.+?) @@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
 _ADDED = re.compile(r"^R(?P<line>\d+) \+")
 
 
-def echo_findings(body: Any, model: str) -> list[dict[str, Any]]:
-    """One finding on the first added line of the hunks under review in the prompt."""
+def echo_findings(body: Any, model: str, count: int = 1) -> list[dict[str, Any]]:
+    """One finding on each of the first ``count`` added lines of the hunks under review."""
     messages = (body or {}).get("messages") or []
     text = str(messages[-1].get("content", "")) if messages else ""
     under_review = text.split("Context only", 1)[0]
     path = None
+    found: list[dict[str, Any]] = []
     for line in under_review.splitlines():
         head = _HUNK_HEAD.match(line)
         if head:
             path = head.group("path")
             continue
         added = _ADDED.match(line)
-        if added and path:
-            return [
+        if added and path and len(found) < count:
+            n = int(added.group("line"))
+            found.append(
                 {
                     "path": path,
-                    "line": int(added.group("line")),
+                    "line": n,
                     "side": "RIGHT",
                     "start_line": None,
                     "severity": "medium",
                     "category": "bug",
-                    "title": f"Check this line ({model})",
+                    "title": f"Check this line ({model})" + (f" #{n}" if count > 1 else ""),
                     "body": "The fake upstream flags the first added line of the hunk.",
                     "suggestion": None,
                 }
-            ]
-    return []
+            )
+    return found
 
 
 def completion(model: str, b: Behavior) -> dict[str, Any]:

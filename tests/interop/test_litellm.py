@@ -188,9 +188,54 @@ def test_smoke_against_the_proxy_passes_with_check_auth(
     code = main(["smoke", "--check-auth", "--config", str(routes), "--format", "json"])
     record = json.loads(capsys.readouterr().out)
     assert code == 0, record
+    assert set(record) == {
+        "smoke_test_run_id",
+        "tested_at",
+        "gateway_base_url",
+        "aliases_tested",
+        "results",
+        "overall_pass",
+        "notes",
+    }
+    assert record["overall_pass"] is True
     assert record["aliases_tested"] == ["review-fast", "review-deep"]
     by_alias = {r["alias"]: r for r in record["results"]}
     assert by_alias["invalid-alias"]["http_status"] == 400
-    assert by_alias["invalid-alias"]["error_class"] == "unknown_alias"
-    assert by_alias["review-fast (wrong key)"]["error_class"] == "auth"
+    assert "invalid-alias: pass, error class unknown_alias" in record["notes"]
+    assert "review-fast (wrong key): pass, error class auth" in record["notes"]
+    assert all(
+        set(r)
+        <= {
+            "alias",
+            "http_status",
+            "response_model_field",
+            "choices_present",
+            "error_parseable",
+            "pass",
+        }
+        for r in record["results"]
+    )
     assert by_alias["review-fast"]["response_model_field"] == "openai/gpt-4.1-mini"
+
+
+def test_smoke_against_the_proxy_fails_on_a_broken_alias(
+    litellm_proxy: Proxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    litellm_proxy.upstream.script("gpt-4.1-mini", answer())
+    routes = tmp_path / "gateway-routes.yaml"
+    broken = re.sub(r"  review-flaky:\n(    .*\n)+", "", ROUTES)
+    broken = broken.replace("send_model: review-deep", "send_model: review-deep-not-on-the-proxy")
+    routes.write_text(broken)
+    monkeypatch.setenv("DEPTHGATE_GATEWAY_URL", litellm_proxy.url)
+    monkeypatch.setenv("DEPTHGATE_GATEWAY_KEY", litellm_proxy.key)
+    code = main(["smoke", "--config", str(routes), "--format", "json"])
+    record = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert record["overall_pass"] is False
+    deep = next(r for r in record["results"] if r["alias"] == "review-deep")
+    assert deep["pass"] is False
+    assert deep["http_status"] == 400
+    assert "review-deep: FAIL, error class unknown_alias" in record["notes"]

@@ -1,0 +1,52 @@
+"""The review flags, from the command line or, for what it left out, the environment.
+
+The Action passes its inputs as DEPTHGATE_* variables (never ``${{ }}`` inside a script), so the
+same ``depthgate review`` runs in a workflow, in a shell and in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from depthgate.errors import UsageError
+from depthgate.models import SEVERITY_ORDER
+
+TRUE = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Flags:
+    """What the command line said; the environment fills what it left out (the Action passes
+    its inputs as DEPTHGATE_* variables)."""
+
+    config: str | None = None
+    fail_on: str | None = None
+    max_comments: int | None = None
+    dry_run: bool = False
+    handoff: str | None = None
+    placement: str = "diff_context"
+    output_format: str = "text"
+
+    def with_env(self, env: Mapping[str, str]) -> Flags:
+        fail_on = self.fail_on or env.get("DEPTHGATE_FAIL_ON") or None
+        if fail_on is not None and fail_on not in SEVERITY_ORDER:
+            raise UsageError(
+                f"fail-on {fail_on!r}: expected one of {', '.join(SEVERITY_ORDER)} "
+                "(or leave it empty to never fail on findings)"
+            )
+        max_comments = self.max_comments
+        raw = env.get("DEPTHGATE_MAX_COMMENTS", "")
+        if max_comments is None and raw:
+            if not raw.isdigit():
+                raise UsageError(f"max-comments {raw!r}: expected a whole number, e.g. 30")
+            max_comments = int(raw)
+        return Flags(
+            config=self.config or env.get("DEPTHGATE_CONFIG") or None,
+            fail_on=fail_on,
+            max_comments=max_comments,
+            dry_run=self.dry_run or env.get("DEPTHGATE_DRY_RUN", "").lower() in TRUE,
+            handoff=self.handoff,
+            placement=self.placement,
+            output_format=self.output_format,
+        )

@@ -1,0 +1,461 @@
+"""The GitHub adapter: read a pull request and post depthgate's writes, through PyGithub.
+
+One :class:`PullRequestClient` per pull request and run. It reads what the review needs (the
+PR, its files, the issue comments that may hold the sticky summary, the review comments that
+carry fingerprints) and makes at most two writes: the review and the summary. PyGithub does the
+HTTP, pagination and the spacing of writes (``seconds_between_writes``, 1 s by default: at most
+60 content-creating requests a minute, under GitHub's 80). Its own urllib3 retry is turned off;
+this module retries instead, so that every wait is GitHub's own number (``Retry-After``, or the
+primary limit's reset time, else 60 s and doubling, per facts/github.md), is capped, and is
+switched off in tests by ``stamina.set_testing``:
+
+* reads retry rate limits, 5xx and connection errors;
+* writes retry only rate-limit answers, which GitHub sends before doing anything -- a write that
+  failed any other way may have landed, and repeating it could post twice.
+
+Every failure becomes a :class:`GitHubFailure` (exit 4) that says what was being done, what
+GitHub answered and what to do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import requests
+import stamina
+from github import Auth, Github, GithubException
+from github.IssueComment import IssueComment
+from github.PullRequest import PullRequest
+
+from depthgate.errors import EXIT_GITHUB, DepthgateError
+
+T = TypeVar("T")
+
+DEFAULT_API_URL = "https://api.github.com"
+SECONDARY_WAIT_S = 60.0  # no Retry-After and no reset time: wait at least a minute
+
+
+class GitHubErrorClass(StrEnum):
+    AUTH = "auth"  # 401: the token is wrong or expired
+    FORBIDDEN = "forbidden"  # 403 without a rate limit: the token may not do this
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    UNPROCESSABLE = "unprocessable"  # 422
+    SERVER = "server"
+    CONNECTION = "connection"
+
+
+NEXT_STEP = {
+    GitHubErrorClass.AUTH: (
+        "GitHub rejected the token (401). In Actions pass `github-token` (default "
+        "github.token); for --pr set GITHUB_TOKEN to a token with access to the repository."
+    ),
+    GitHubErrorClass.FORBIDDEN: (
+        "The token may not do this (403). The workflow needs `permissions: pull-requests: "
+        "write` (and `contents: read`); fork pull requests get a read-only token on "
+        "`pull_request` -- review them with the depthgate GitHub App."
+    ),
+    GitHubErrorClass.NOT_FOUND: (
+        "GitHub answered 404: check the repository and PR number, and that the token can see "
+        "the repository (GITHUB_API_URL for GitHub Enterprise Server)."
+    ),
+    GitHubErrorClass.RATE_LIMITED: (
+        "GitHub's rate limit did not clear within the wait depthgate allows. Re-run the job later."
+    ),
+    GitHubErrorClass.UNPROCESSABLE: (
+        "GitHub refused the request as invalid (422). Re-run the job; if it repeats, report it "
+        "with the request id."
+    ),
+    GitHubErrorClass.SERVER: "GitHub failed (5xx). Re-run the job later.",
+    GitHubErrorClass.CONNECTION: (
+        "GitHub could not be reached. Check GITHUB_API_URL and the runner's network."
+    ),
+}
+
+
+class GitHubFailure(DepthgateError):
+    """GitHub could not be read or written: exit 4, with a handoff note."""
+
+    exit_code = EXIT_GITHUB
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str,
+        error_class: GitHubErrorClass,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        retry_after_s: float | None = None,
+        errors: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.error_class = error_class
+        self.http_status = http_status
+        self.request_id = request_id
+        self.retry_after_s = retry_after_s
+        self.errors = errors
+
+    @property
+    def next_action(self) -> str:
+        return NEXT_STEP[self.error_class]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "error_class": self.error_class.value,
+            "http_status": self.http_status,
+            "request_id": self.request_id,
+            "message": self.message,
+            "errors": list(self.errors),
+        }
+
+
+@dataclass(frozen=True)
+class GitHubSettings:
+    token: str
+    api_url: str = DEFAULT_API_URL
+    write_interval_s: float = 1.0  # PyGithub's spacing of writes; GitHub allows 80 a minute
+    max_wait_s: float = 90.0  # the longest rate-limit wait before handing off
+    attempts: int = 4
+    timeout_s: int = 30
+    per_page: int = 100
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], token: str | None = None) -> GitHubSettings:
+        token = token or env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or ""
+        if not token:
+            raise DepthgateError(
+                "no GitHub token: set GITHUB_TOKEN (in Actions the `github-token` input, "
+                "github.token by default)"
+            )
+        interval = env.get("DEPTHGATE_GITHUB_WRITE_INTERVAL_S", "")
+        try:
+            write_interval = float(interval) if interval else 1.0
+        except ValueError:
+            raise DepthgateError(
+                f"DEPTHGATE_GITHUB_WRITE_INTERVAL_S={interval!r} is not a number of seconds"
+            ) from None
+        if write_interval < 0:
+            raise DepthgateError("DEPTHGATE_GITHUB_WRITE_INTERVAL_S must be 0 or more")
+        api = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        return cls(token=token, api_url=api, write_interval_s=write_interval)
+
+    def client(self) -> Github:
+        return Github(
+            auth=Auth.Token(self.token),
+            base_url=self.api_url,
+            per_page=self.per_page,
+            timeout=self.timeout_s,
+            retry=None,  # retries are ours: capped, GitHub's own waits, off in tests
+            seconds_between_requests=None,  # reads are serial already
+            seconds_between_writes=self.write_interval_s or None,
+            lazy=True,
+        )
+
+
+@dataclass(frozen=True)
+class PullRequestInfo:
+    repo: str
+    number: int
+    head_sha: str
+    base_sha: str
+    state: str
+    draft: bool
+    title: str
+    body: str
+    head_repo: str | None
+    html_url: str
+
+    @property
+    def fork(self) -> bool:
+        return self.head_repo != self.repo
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repo}#{self.number}"
+
+
+@dataclass(frozen=True)
+class ExistingComment:
+    id: int
+    body: str
+    author: str
+
+
+def parse_pr_ref(text: str) -> tuple[str, int]:
+    """``OWNER/REPO#N`` -> (``OWNER/REPO``, N); a clear error for anything else."""
+    repo, sep, number = text.partition("#")
+    parts = repo.split("/")
+    if (
+        not sep
+        or len(parts) != 2
+        or not all(parts)
+        or not number.isdigit()
+        or int(number) < 1
+        or any(c.isspace() for c in repo)
+    ):
+        raise DepthgateError(f"--pr {text!r}: expected OWNER/REPO#NUMBER, e.g. octo/app#12")
+    return repo, int(number)
+
+
+class PullRequestClient:
+    """The reads and writes of one review run on one pull request."""
+
+    def __init__(
+        self,
+        repo: str,
+        number: int,
+        settings: GitHubSettings,
+        *,
+        github: Github | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.repo = repo
+        self.number = number
+        self.settings = settings
+        self._gh = github or settings.client()
+        self._clock = clock
+        self._pr: PullRequest | None = None
+        self.reads = 0
+        self.writes = 0
+
+    def close(self) -> None:
+        self._gh.close()
+
+    def __enter__(self) -> PullRequestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def info(self) -> PullRequestInfo:
+        """``GET /repos/{o}/{r}/pulls/{n}`` (read anew on every call: the head may move)."""
+
+        def get() -> PullRequestInfo:
+            self.reads += 1
+            pr = self._gh.get_repo(self.repo).get_pull(self.number)  # lazy: no request yet
+            raw = pr.raw_data  # the one GET
+            self._pr = pr
+            head, base = raw["head"], raw["base"]
+            return PullRequestInfo(
+                repo=self.repo,
+                number=self.number,
+                head_sha=str(head["sha"]),
+                base_sha=str(base["sha"]),
+                state=str(raw.get("state", "open")),
+                draft=bool(raw.get("draft", False)),
+                title=str(raw.get("title") or ""),
+                body=str(raw.get("body") or ""),
+                head_repo=(head.get("repo") or {}).get("full_name"),
+                html_url=str(raw.get("html_url") or ""),
+            )
+
+        return self._read("read the pull request", get)
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every file of the PR, all pages (GitHub lists at most 3,000)."""
+        return self._read(
+            "read the pull request's files",
+            lambda: [f.raw_data for f in self._counted(self._pull().get_files())],
+        )
+
+    def issue_comments(self) -> list[ExistingComment]:
+        return self._read(
+            "read the pull request's comments",
+            lambda: [_existing(c) for c in self._counted(self._pull().get_issue_comments())],
+        )
+
+    def review_comments(self) -> list[ExistingComment]:
+        return self._read(
+            "read the pull request's review comments",
+            lambda: [
+                ExistingComment(int(c.id), c.body or "", c.user.login if c.user else "")
+                for c in self._counted(self._pull().get_review_comments())
+            ],
+        )
+
+    def viewer_login(self) -> str | None:
+        """The login the token writes as (``GET /user``), or None where GitHub does not say
+        (an Actions or installation token answers 403)."""
+        try:
+            self.reads += 1
+            return str(self._gh.get_user().login)
+        except GithubException:
+            return None
+        except requests.RequestException as exc:
+            raise GitHubFailure(
+                f"could not read the token's user: {type(exc).__name__}",
+                step="read the token's user",
+                error_class=GitHubErrorClass.CONNECTION,
+            ) from None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def create_review(self, payload: Mapping[str, Any]) -> int:
+        """``POST /pulls/{n}/reviews`` with the payload of :mod:`depthgate.publish`.
+
+        PyGithub's ``create_review`` takes a Commit object, which costs a read to build; the
+        payload already names ``commit_id``, so it goes through PyGithub's requester as is.
+        """
+        pr = self._pull()
+
+        def post() -> int:
+            self.writes += 1
+            _, data = pr.requester.requestJsonAndCheck(
+                "POST", f"{pr.url}/reviews", input=dict(payload)
+            )
+            return int(data["id"])
+
+        return self._write("post the review", post)
+
+    def create_comment(self, body: str) -> int:
+        pr = self._pull()
+
+        def post() -> int:
+            self.writes += 1
+            return int(pr.create_issue_comment(body).id)
+
+        return self._write("post the summary comment", post)
+
+    def edit_comment(self, comment_id: int, body: str) -> None:
+        url = f"{self.settings.api_url}/repos/{self.repo}/issues/comments/{comment_id}"
+        pr = self._pull()
+
+        def patch() -> None:
+            self.writes += 1
+            pr.requester.requestJsonAndCheck("PATCH", url, input={"body": body})
+
+        self._write("edit the summary comment", patch)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _pull(self) -> PullRequest:
+        if self._pr is None:
+            self._pr = self._gh.get_repo(self.repo).get_pull(self.number)
+        return self._pr
+
+    def _counted(self, items: Iterable[T]) -> list[T]:
+        """Materialise a PaginatedList, counting its pages as reads."""
+        out: list[T] = []
+        per_page = self.settings.per_page
+        for item in items:
+            out.append(item)
+        self.reads += max(1, -(-len(out) // per_page))
+        return out
+
+    def _read(self, step: str, call: Callable[[], T]) -> T:
+        return self._retrying(step, call, write=False)
+
+    def _write(self, step: str, call: Callable[[], T]) -> T:
+        return self._retrying(step, call, write=True)
+
+    def _retrying(self, step: str, call: Callable[[], T], *, write: bool) -> T:
+        waits = {"n": 0}
+
+        def backoff(exc: Exception) -> bool | float:
+            if not isinstance(exc, GitHubFailure):
+                return False
+            if exc.error_class is GitHubErrorClass.RATE_LIMITED:
+                waits["n"] += 1
+                wait = exc.retry_after_s
+                if wait is None:
+                    wait = SECONDARY_WAIT_S * 2 ** (waits["n"] - 1)
+                return wait if wait <= self.settings.max_wait_s else False
+            if write:
+                return False  # it may have landed: never repeat a write that was not refused
+            return exc.error_class in (GitHubErrorClass.SERVER, GitHubErrorClass.CONNECTION)
+
+        for attempt in stamina.retry_context(
+            on=backoff, attempts=self.settings.attempts, timeout=None
+        ):
+            with attempt:
+                try:
+                    return call()
+                except GithubException as exc:
+                    raise self._failure(step, exc) from None
+                except requests.RequestException as exc:
+                    raise GitHubFailure(
+                        f"could not {step}: {type(exc).__name__} talking to "
+                        f"{self.settings.api_url}",
+                        step=step,
+                        error_class=GitHubErrorClass.CONNECTION,
+                    ) from None
+        raise AssertionError("unreachable: stamina either returns or raises")  # pragma: no cover
+
+    def _failure(self, step: str, exc: GithubException) -> GitHubFailure:
+        headers = {k.lower(): str(v) for k, v in (exc.headers or {}).items()}
+        data = exc.data if isinstance(exc.data, dict) else {}
+        message = str(data.get("message") or exc.message or "")
+        errors = tuple(_error_texts(data.get("errors")))
+        status = exc.status
+        retry_after = self._rate_limit_wait(status, headers, message)
+        if retry_after is not None:
+            cls = GitHubErrorClass.RATE_LIMITED
+            wait: float | None = retry_after if retry_after > 0 else None
+        else:
+            wait = None
+            cls = _classify(status)
+        detail = f"{message}: {'; '.join(errors)}" if errors else message
+        return GitHubFailure(
+            f"could not {step}: GitHub answered {status} ({detail or 'no message'})",
+            step=step,
+            error_class=cls,
+            http_status=status,
+            request_id=headers.get("x-github-request-id"),
+            retry_after_s=wait,
+            errors=errors,
+        )
+
+    def _rate_limit_wait(
+        self, status: int, headers: Mapping[str, str], message: str
+    ) -> float | None:
+        """The wait a rate-limit answer asks for (0 = unknown), or None if it is not one."""
+        if status not in (403, 429):
+            return None
+        retry_after = headers.get("retry-after", "")
+        if retry_after.strip().isdigit():
+            return float(retry_after)
+        if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset"):
+            try:
+                return max(1.0, float(headers["x-ratelimit-reset"]) - self._clock())
+            except ValueError:
+                return 0.0
+        if status == 429 or "rate limit" in message.lower():
+            return 0.0
+        return None
+
+
+def _classify(status: int) -> GitHubErrorClass:
+    if status == 401:
+        return GitHubErrorClass.AUTH
+    if status == 403:
+        return GitHubErrorClass.FORBIDDEN
+    if status in (404, 410):
+        return GitHubErrorClass.NOT_FOUND
+    if status == 422:
+        return GitHubErrorClass.UNPROCESSABLE
+    if status >= 500:
+        return GitHubErrorClass.SERVER
+    return GitHubErrorClass.UNPROCESSABLE
+
+
+def _error_texts(errors: object) -> Iterable[str]:
+    if not isinstance(errors, list):
+        return
+    for e in errors:
+        if isinstance(e, str):
+            yield e
+        elif isinstance(e, dict) and isinstance(e.get("message"), str):
+            yield e["message"]
+
+
+def _existing(c: IssueComment) -> ExistingComment:
+    return ExistingComment(int(c.id), c.body or "", c.user.login if c.user else "")
