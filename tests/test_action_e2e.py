@@ -313,3 +313,14 @@ def test_bad_inputs_are_clear_errors(action: Action) -> None:
     assert r.code == 2
     assert "gateway key not set" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_warnings_become_annotations(action: Action, fake: FakeUpstream, gh: FakeGitHub) -> None:
+    fake.default = Behavior(content='{"findings": [], "event": "APPROVE"}')
+    r = action()
+    assert r.code == 0
+    warnings = [ln for ln in r.stdout.splitlines() if ln.startswith("::warning")]
+    assert warnings
+    assert all("ignored unknown fields in the answer: event" in w for w in warnings)
+    assert gh.reviews(REPO, NUMBER) == []  # no comments: no review, only the summary
+    assert len(gh.issue_comments(REPO, NUMBER)) == 1

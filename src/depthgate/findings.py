@@ -29,6 +29,7 @@ from depthgate.pack import Task, render_hunk
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
 _KNOWN = set(Finding.model_fields)
+MAX_ESCALATIONS = 20  # per answer
 
 
 @cache
@@ -36,8 +37,9 @@ def prompt_text(name: str) -> str:
     return resources.files("depthgate").joinpath("prompts", f"{name}.md").read_text("utf-8")
 
 
-def response_schema() -> dict[str, Any]:
-    """JSON Schema for ``response_format: json_schema`` (strict mode: every key required)."""
+def response_schema(*, escalate: bool = False) -> dict[str, Any]:
+    """JSON Schema for ``response_format: json_schema`` (strict mode: every key required).
+    ``escalate``: the answer may also flag hunks for the deep alias."""
     finding = {
         "type": "object",
         "additionalProperties": False,
@@ -76,12 +78,28 @@ def response_schema() -> dict[str, Any]:
             "suggestion": {"type": ["string", "null"]},
         },
     }
-    return {
+    schema: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["findings"],
         "properties": {"findings": {"type": "array", "items": finding}},
     }
+    if escalate:
+        schema["required"].append("escalate")
+        schema["properties"]["escalate"] = {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "line", "reason"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "line": {"type": "integer"},
+                    "reason": {"type": "string"},
+                },
+            },
+        }
+    return schema
 
 
 @dataclass(frozen=True)
@@ -92,8 +110,12 @@ class PullRequestText:
     body: str = ""
 
 
-def build_messages(task: Task, pr: PullRequestText | None = None) -> list[Message]:
+def build_messages(
+    task: Task, pr: PullRequestText | None = None, *, escalate: bool = False
+) -> list[Message]:
     system = prompt_text("system") + "\n" + prompt_text(task.tier.value)
+    if escalate:
+        system += "\n" + prompt_text("escalate")
     parts: list[str] = []
     if pr is not None and (pr.title or pr.body):
         parts.append(f"PR title: {pr.title}\nPR description:\n{pr.body}\n")
@@ -126,17 +148,27 @@ class AnswerError(ValueError):
 
 
 @dataclass(frozen=True)
+class EscalationRequest:
+    """A hunk the answer flags for the deep alias: any of its lines, and why."""
+
+    path: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class ParsedAnswer:
     findings: tuple[Finding, ...]
     invalid: tuple[tuple[Any, str], ...] = ()  # (raw item, why it was rejected)
     ignored_fields: frozenset[str] = field(default_factory=frozenset)
+    escalations: tuple[EscalationRequest, ...] = ()
 
 
 def parse_answer(text: str) -> ParsedAnswer:
     data = _load_json(text)
     if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
         raise AnswerError('expected a JSON object {"findings": [...]}')
-    ignored = {str(k) for k in data if k != "findings"}
+    ignored = {str(k) for k in data if k not in ("findings", "escalate")}
     findings: list[Finding] = []
     invalid: list[tuple[Any, str]] = []
     for item in data["findings"]:
@@ -150,7 +182,22 @@ def parse_answer(text: str) -> ParsedAnswer:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"])
             invalid.append((item, f"invalid_finding: {where}: {first['msg']}"))
-    return ParsedAnswer(tuple(findings), tuple(invalid), frozenset(ignored))
+    escalations = tuple(_escalations(data.get("escalate")))
+    return ParsedAnswer(tuple(findings), tuple(invalid), frozenset(ignored), escalations)
+
+
+def _escalations(raw: object) -> list[EscalationRequest]:
+    """Well-formed items only: an escalation is a request, and a malformed one is dropped."""
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for item in raw[:MAX_ESCALATIONS]:
+        if not isinstance(item, dict):
+            continue
+        path, line, reason = item.get("path"), item.get("line"), item.get("reason")
+        if isinstance(path, str) and type(line) is int and isinstance(reason, str):
+            out.append(EscalationRequest(path, line, " ".join(reason.split())[:300]))
+    return out
 
 
 def _load_json(text: str) -> Any:

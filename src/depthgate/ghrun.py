@@ -59,6 +59,7 @@ from depthgate.sanitize import SanitizePolicy
 from depthgate.summary import SummaryState, render_summary
 
 ACTIONS_BOT = "github-actions[bot]"
+MAX_WARNINGS = 10
 __all__ = ["Flags", "actions_review", "parse_pr_ref", "resolve", "run_review"]
 _MARKER = re.compile(r"\n*<!-- depthgate:summary .*? -->", re.DOTALL)
 
@@ -184,6 +185,9 @@ def _report(
             )
         elif note is not None:
             out.write(handoff_annotation(note) + "\n")
+        # GitHub shows 10 warnings per step; the rest are in the log and the summary
+        for warning in (outcome.warnings if outcome else [])[:MAX_WARNINGS]:
+            out.write(annotation("warning", warning, title="depthgate") + "\n")
         counts = outcome.counts() if outcome else {"reviewed": 0, "failed": 0}
         write_outputs(
             actions.output_path,
@@ -195,7 +199,7 @@ def _report(
                 "smoke-report-path": "",
             },
         )
-        append_summary(actions.summary_path, _job_summary(run, note))
+        append_summary(actions.summary_path, _job_summary(run, note, cfg.review.sanitize))
     return code
 
 
@@ -252,7 +256,7 @@ def _print_text(run: PrRun, ref: str, out: TextIO, *, grouped: bool) -> None:
     out.write(" ".join(parts) + "\n")
 
 
-def _job_summary(run: PrRun, note: Mapping[str, Any] | None) -> str:
+def _job_summary(run: PrRun, note: Mapping[str, Any] | None, policy: SanitizePolicy) -> str:
     """The job summary: the PR's summary as posted (or as it would have been), every comment
     that was not posted, and the handoff note."""
     parts: list[str] = []
@@ -261,7 +265,10 @@ def _job_summary(run: PrRun, note: Mapping[str, Any] | None) -> str:
     outcome = run.outcome
     if outcome is not None:
         body = run.summary_body or render_summary(
-            outcome, SummaryState(head_sha=run.pr.head_sha if run.pr else ""), notes=run.notes
+            outcome,
+            SummaryState(head_sha=run.pr.head_sha if run.pr else ""),
+            notes=run.notes,
+            policy=policy,
         )
         parts.append(_MARKER.sub("", body) + "\n")
         if run.review_id is None and outcome.comments:

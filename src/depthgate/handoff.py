@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from depthgate import __version__
 from depthgate.models import ErrorClass
 from depthgate.pipeline import ReviewOutcome, TaskFailure
+from depthgate.report import escalations_to_list
 from depthgate.routes import LoadedConfig
 
 if TYPE_CHECKING:  # PyGithub is imported only by runs that talk to GitHub
@@ -193,6 +194,7 @@ def build_handoff(
         "changed_files": [f.path for f in outcome.plan.diff.files] if outcome else [],
         "evidence_missing": evidence_missing,
         "fallback_used": outcome.fallback_used if outcome else None,
+        "escalations": escalations_to_list(outcome) if outcome else [],
         "resolved_models": dict(outcome.response_models) if outcome else {},
         "remaining_uncertainty": uncertainty,
         "next_action": github.next_action if github else next_action(_must(primary)),

@@ -150,6 +150,38 @@ def pack(classification: Classification, config: RoutesConfig) -> Packing:
     return Packing(tasks=tasks, dropped=tuple(dropped))
 
 
+def pack_escalated(
+    decisions: Sequence[HunkDecision],
+    classification: Classification,
+    config: RoutesConfig,
+    planned: Sequence[Task],
+) -> Packing:
+    """Deep tasks for hunks a cheaper alias escalated at review time: packed like planned deep
+    work (bundled across files, the other changed files as context), ids ``escalated-NNN``,
+    within what the deep alias's PR budget has left after the planned tasks."""
+    limits = config.limits
+    alias = config.tiers.alias(Tier.DEEP)
+    budget = config.routes[alias].max_input_tokens - limits.prompt_overhead_tokens
+    context_budget = _context_budget(Tier.DEEP, limits, budget)
+    pool = _Pool.of([d.hunk for d in classification.decisions if d.skip is None])
+    dropped: list[Dropped] = []
+    items: list[TaskHunk] = []
+    for d in decisions:
+        parts, problem = _split(d, budget - context_budget)
+        if problem is not None:
+            dropped.append(Dropped(d.hunk.path, d.hunk.header, "limit.line_too_long", problem))
+        items.extend(parts)
+    drafts = []
+    for batch in _batches(items, budget - context_budget, per_file=False):
+        context, truncated = _context(Tier.DEEP, batch, pool, context_budget)
+        drafts.append(_Draft(alias, Tier.DEEP, batch, context, truncated))
+    spent: dict[str, int] = {}
+    for task in planned:
+        spent[task.alias] = spent.get(task.alias, 0) + task.est_input_tokens
+    tasks = _apply_alias_budgets(drafts, config, dropped, spent=spent, prefix="escalated")
+    return Packing(tasks=tasks, dropped=tuple(dropped))
+
+
 def _tier(d: HunkDecision) -> Tier:
     assert d.tier is not None
     return d.tier
@@ -285,10 +317,15 @@ def _context(
 
 
 def _apply_alias_budgets(
-    drafts: list[_Draft], config: RoutesConfig, dropped: list[Dropped]
+    drafts: list[_Draft],
+    config: RoutesConfig,
+    dropped: list[Dropped],
+    *,
+    spent: dict[str, int] | None = None,
+    prefix: str | None = None,
 ) -> tuple[Task, ...]:
     limits = config.limits
-    spent: dict[str, int] = {}
+    spent = dict(spent or {})
     accepted: list[_Draft] = []
     for draft in drafts:  # deep first, then logic, then fast: the cheap tiers give way first
         cap = limits.max_tokens_per_alias.get(draft.alias)
@@ -316,7 +353,7 @@ def _apply_alias_budgets(
         counters[draft.tier] = counters.get(draft.tier, 0) + 1
         tasks.append(
             Task(
-                id=f"{draft.tier.value}-{counters[draft.tier]:03d}",
+                id=f"{prefix or draft.tier.value}-{counters[draft.tier]:03d}",
                 alias=draft.alias,
                 tier=draft.tier,
                 hunks=tuple(draft.hunks),

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+from depthgate.classify import HunkDecision
 from depthgate.diff import Anchor, LineKind, Side
 from depthgate.findings import (
     AnswerError,
@@ -41,9 +42,10 @@ from depthgate.models import (
     Provenance,
     SummaryOnly,
 )
-from depthgate.pack import Task
+from depthgate.pack import Task, pack_escalated
 from depthgate.placement import Placed, PlacementMode, place
 from depthgate.plan import Plan
+from depthgate.routes import Tier
 from depthgate.sanitize import SanitizePolicy, sanitize
 
 FINGERPRINT_MARK = "depthgate:fp="
@@ -77,6 +79,21 @@ class HunkOutcome:
     reason: str | None  # the skip reason, or the error class of a failure
     tier: str | None
     alias: str | None
+    escalated: bool = False  # a cheaper alias flagged it and the deep alias reviewed it too
+
+
+@dataclass(frozen=True)
+class EscalationRecord:
+    """A hunk a cheaper alias flagged for the deep alias, and what came of it."""
+
+    path: str
+    header: str
+    tier: str  # as planned
+    from_alias: str
+    to_alias: str
+    reason: str  # the model's words, shown as data
+    task: str | None  # the escalated task that reviewed it; None when not sent
+    state: str  # reviewed | failed(<error class>) | over_cap | over_budget
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,7 @@ class ReviewOutcome:
     warnings: list[str] = field(default_factory=list)
     fallback_used: str | None = None
     response_models: dict[str, str] = field(default_factory=dict)
+    escalations: list[EscalationRecord] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -161,13 +179,84 @@ async def review(plan: Plan, gateway: Gateway, options: ReviewOptions) -> Review
     finished = [r for batch in await asyncio.gather(*running) for r in batch]
     position = {t.id: i for i, t in enumerate(plan.tasks)}
     results = sorted(probes + finished, key=lambda r: position[r.task.id])
+    escalated, outcome.escalations = await _escalate(results, plan, gateway, options, stop)
+    results += escalated
 
     drafts: list[tuple[Comment, Finding]] = []
     for result in results:
         _collect(result, outcome, drafts)
     _finish_comments(drafts, outcome, options)
-    outcome.hunks = _hunk_states(plan, results)
+    outcome.hunks = _hunk_states(plan, results, outcome.escalations)
     return outcome
+
+
+async def _escalate(
+    results: list[_TaskResult],
+    plan: Plan,
+    gateway: Gateway,
+    options: ReviewOptions,
+    stop: _Stop,
+) -> tuple[list[_TaskResult], list[EscalationRecord]]:
+    """Hunks a cheaper alias flagged go to the deep alias now, in this run: each hunk once, in
+    task order, at most ``escalation.max_hunks``, within the deep alias's PR budget."""
+    cfg = plan.config.config
+    deep = cfg.tiers.alias(Tier.DEEP)
+    anchors = plan.diff.anchors
+    decisions = {id(d.hunk): d for d in plan.classification.decisions}
+    wanted: dict[int, tuple[HunkDecision, str, str]] = {}
+    for r in results:
+        if r.answer is None or not _may_escalate(r.task, plan):
+            continue
+        own = {id(th.decision.hunk) for th in r.task.hunks}
+        for req in r.answer.escalations:
+            hunk = anchors.get(Anchor(req.path, Side.RIGHT, req.line)) or anchors.get(
+                Anchor(req.path, Side.LEFT, req.line)
+            )
+            if hunk is not None and id(hunk) in own and id(hunk) not in wanted:
+                wanted[id(hunk)] = (decisions[id(hunk)], r.task.alias, req.reason)
+    if not wanted:
+        return [], []
+    flagged = list(wanted.values())
+    cap = cfg.escalation.max_hunks
+    packing = pack_escalated([d for d, _, _ in flagged[:cap]], plan.classification, cfg, plan.tasks)
+    new = list(
+        await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in packing.tasks))
+    )
+    task_of = {id(th.decision.hunk): r for r in new for th in r.task.hunks}
+    records = []
+    for n, (d, source, reason) in enumerate(flagged):
+        result = task_of.get(id(d.hunk))
+        if n >= cap:
+            state = "over_cap"
+        elif result is None:
+            state = "over_budget"
+        elif result.failure is not None:
+            state = f"failed({result.failure.error_class.value})"
+        else:
+            state = "reviewed"
+        records.append(
+            EscalationRecord(
+                path=d.hunk.path,
+                header=d.hunk.header,
+                tier=d.tier.value if d.tier else "",
+                from_alias=source,
+                to_alias=deep,
+                reason=reason,
+                task=result.task.id if result else None,
+                state=state,
+            )
+        )
+    return new, records
+
+
+def _may_escalate(task: Task, plan: Plan) -> bool:
+    cfg = plan.config.config
+    return (
+        cfg.escalation.enabled
+        and cfg.escalation.max_hunks > 0
+        and task.alias != cfg.tiers.alias(Tier.DEEP)
+        and not task.id.startswith("escalated-")
+    )
 
 
 async def _run_task(
@@ -177,8 +266,9 @@ async def _run_task(
     cause = stop.current()
     if cause is not None:
         return _not_sent(result, cause)
-    messages = build_messages(task, options.pr)
-    schema = response_schema()
+    escalate = _may_escalate(task, plan)
+    messages = build_messages(task, options.pr, escalate=escalate)
+    schema = response_schema(escalate=escalate)
     try:
         reply = await gateway.chat(task.alias, messages, response_schema=schema)
         result.calls += reply.calls
@@ -440,7 +530,10 @@ def _finish_comments(
     outcome.comments = sorted(kept, key=lambda c: (c.path, c.line))
 
 
-def _hunk_states(plan: Plan, results: Iterable[_TaskResult]) -> list[HunkOutcome]:
+def _hunk_states(
+    plan: Plan, results: Iterable[_TaskResult], escalations: Iterable[EscalationRecord] = ()
+) -> list[HunkOutcome]:
+    sent_up = {(e.path, e.header) for e in escalations if e.task is not None}
     failed: dict[int, ErrorClass] = {}
     done: dict[int, int] = {}
     parts: dict[int, int] = {}
@@ -465,7 +558,8 @@ def _hunk_states(plan: Plan, results: Iterable[_TaskResult]) -> list[HunkOutcome
                 HunkOutcome(h.path, h.header, "failed", failed[key].value, tier, alias_of[key])
             )
         elif key in parts and done.get(key) == parts[key]:
-            out.append(HunkOutcome(h.path, h.header, "reviewed", None, tier, alias_of[key]))
+            up = (h.path, h.header) in sent_up
+            out.append(HunkOutcome(h.path, h.header, "reviewed", None, tier, alias_of[key], up))
         else:
             reason = d.skip or skipped.get((h.path, h.header)) or "limit"
             out.append(HunkOutcome(h.path, h.header, "skipped", reason, tier, None))

@@ -158,6 +158,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "tasks": tasks,
         "skipped": _skipped(plan),
         "totals": _totals(plan),
+        # hunks a cheaper alias may still send to the deep alias at review time
+        "escalation": plan.config.config.escalation.model_dump(),
     }
 
 

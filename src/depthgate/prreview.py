@@ -202,9 +202,7 @@ async def _review(
         fingerprints=prior.posted | {c.fingerprint for c in sent},
         hunks=frozenset(earlier | reviewed_keys),
     )
-    _write_summary(
-        client, run, prior.summary, outcome=outcome, state=new_state, title=options.title
-    )
+    _write_summary(client, run, prior.summary, outcome=outcome, state=new_state, options=options)
 
 
 def _write_summary(
@@ -214,9 +212,11 @@ def _write_summary(
     *,
     outcome: ReviewOutcome,
     state: SummaryState,
-    title: str,
+    options: PrReviewOptions,
 ) -> None:
-    body = render_summary(outcome, state, title=title, notes=run.notes)
+    body = render_summary(
+        outcome, state, title=options.title, notes=run.notes, policy=options.review.sanitize
+    )
     run.summary_body = body
     if existing is None:
         run.summary_id = client.create_comment(body)

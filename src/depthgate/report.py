@@ -55,13 +55,31 @@ def outcome_to_dict(outcome: ReviewOutcome, handoff: Mapping[str, Any] | None) -
                 "reason": h.reason,
                 "tier": h.tier,
                 "alias": h.alias,
+                "escalated": h.escalated,
             }
             for h in outcome.hunks
         ],
+        "escalations": escalations_to_list(outcome),
         "warnings": list(outcome.warnings),
         "fallback_used": outcome.fallback_used,
         "handoff": dict(handoff) if handoff is not None else None,
     }
+
+
+def escalations_to_list(outcome: ReviewOutcome) -> list[dict[str, Any]]:
+    return [
+        {
+            "path": e.path,
+            "header": e.header,
+            "tier": e.tier,
+            "from_alias": e.from_alias,
+            "to_alias": e.to_alias,
+            "reason": e.reason,
+            "task": e.task,
+            "state": e.state,
+        }
+        for e in outcome.escalations
+    ]
 
 
 def render_outcome_text(outcome: ReviewOutcome) -> str:
@@ -92,5 +110,11 @@ def render_outcome_text(outcome: ReviewOutcome) -> str:
         lines.append(
             f"{alias:<20} {u.calls:>6} {u.input_tokens:>10} {u.output_tokens:>10} {cost:>10}"
         )
+    if outcome.escalations:
+        lines += ["", "escalated:"]
+        lines += [
+            f"  {e.path} {e.header} {e.from_alias} -> {e.to_alias} [{e.state}] {e.reason}"
+            for e in outcome.escalations
+        ]
     lines += [f"warning: {w}" for w in outcome.warnings]
     return "\n".join(lines) + "\n"

@@ -241,6 +241,15 @@ class Limits(_Strict):
     deep_context_tokens: int = Field(default=8000, ge=0)
 
 
+class Escalation(_Strict):
+    """Per-hunk escalation at review time: a cheaper alias's answer may flag a hunk of its own
+    as needing the deep review, and the deep alias reviews it in the same run -- at most
+    ``max_hunks`` per PR, within the deep alias's ``max_tokens_per_alias``."""
+
+    enabled: bool = True
+    max_hunks: int = Field(default=10, ge=0)
+
+
 class RoutesConfig(_Strict):
     version: Literal[1]
     gateway: GatewayConfig
@@ -248,6 +257,7 @@ class RoutesConfig(_Strict):
     tiers: Tiers
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     limits: Limits = Field(default_factory=Limits)
+    escalation: Escalation = Field(default_factory=Escalation)
 
     @model_validator(mode="after")
     def _references(self) -> RoutesConfig:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from depthgate.pipeline import FINGERPRINT_MARK, ReviewOutcome
+from depthgate.sanitize import SanitizePolicy, sanitize
 
 MARKER = "depthgate:summary"
 MAX_CHARS = 65_536
@@ -79,9 +80,11 @@ def render_summary(
     *,
     title: str = "depthgate",
     notes: Sequence[str] = (),
+    policy: SanitizePolicy | None = None,
 ) -> str:
     """``notes``: what this run did that the outcome does not say (hunks reused from an earlier
     run, comments already on the PR, a head that moved, comments demoted after a 422)."""
+    policy = policy or SanitizePolicy()
     counts = outcome.counts()
     lines = [f"## {title} review"]
     if counts["failed"]:
@@ -122,6 +125,14 @@ def render_summary(
         lines += [
             "",
             "**Skipped hunks:** " + ", ".join(f"{r} ({n})" for r, n in skipped.most_common()),
+        ]
+    if outcome.escalations:
+        n = len(outcome.escalations)
+        lines += ["", f"**Escalated:** {n} hunks flagged for a deeper review"]
+        lines += [
+            f"- `{e.path}` `{e.header}`: {e.from_alias} → `{e.to_alias}`, {e.state} — "
+            f"{sanitize(e.reason, policy)}"
+            for e in outcome.escalations
         ]
     if outcome.summary_only:
         lines += ["", "<details><summary>Findings not placed inline</summary>", ""]

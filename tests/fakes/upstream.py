@@ -37,6 +37,9 @@ class Behavior:
     # that read the prompt would: proves the whole path from prompt to placed comment.
     echo_finding: bool = False
     echo_count: int = 1  # with echo_finding: one finding on each of the first N added lines
+    # Flag the first hunk under review for the deep alias ("escalate"), when the request
+    # offers escalation (its system prompt has the escalation section)
+    escalate: bool = False
 
 
 def answer(*findings: dict[str, Any], **extra: Any) -> Behavior:
@@ -165,9 +168,19 @@ class FakeUpstream:
                     self._send_bytes(200, data, "text/event-stream", b.headers)
                 elif b.body is not None:
                     self._send(b.status, b.body, b.headers)
-                elif b.echo_finding:
+                elif b.echo_finding or b.escalate:
                     found = echo_findings(body, model, b.echo_count)
-                    content = json.dumps({"findings": found})
+                    answer: dict[str, Any] = {"findings": found if b.echo_finding else []}
+                    system = str(((body or {}).get("messages") or [{}])[0].get("content", ""))
+                    if b.escalate and "Escalation:" in system and found:
+                        answer["escalate"] = [
+                            {
+                                "path": found[0]["path"],
+                                "line": found[0]["line"],
+                                "reason": "touches request handling; needs a deeper look",
+                            }
+                        ]
+                    content = json.dumps(answer)
                     echoed = Behavior(**{**b.__dict__, "content": content, "echo_finding": False})
                     self._send(b.status, completion(model, echoed), b.headers)
                 else:
