@@ -35,32 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.github import serve_github  # noqa: E402
+from tests.fakes.samples import FILES, routes  # noqa: E402
 from tests.fakes.upstream import Behavior, running  # noqa: E402
 
 PAYLOAD = ROOT / "tests" / "data" / "webhooks" / "pull_request" / "opened.payload.json"
 DEPTHGATE = Path(sys.executable).parent / "depthgate"
-ROUTES = """\
-version: 1
-gateway: {base_url_env: DEPTHGATE_GATEWAY_URL, api_key_env: DEPTHGATE_GATEWAY_KEY}
-routes:
-  review-fast: {send_model: fast-model, max_input_tokens: 12000, max_output_tokens: 1200}
-  review-deep: {send_model: deep-model, max_input_tokens: 100000, max_output_tokens: 4000}
-tiers: {fast: review-fast, logic: review-deep, deep: review-deep}
-"""
-FILES = [
-    {
-        "filename": "app/auth.py",
-        "status": "modified",
-        "patch": "@@ -1,3 +1,5 @@\n import os\n+def run(cmd):\n+    return os.system(cmd)\n x = 1\n"
-        " y = 2",
-    },
-    {
-        "filename": "app/util.py",
-        "status": "modified",
-        "patch": "@@ -10,3 +10,4 @@ def f():\n a = 1\n+b = 2\n c = 3\n d = 4",
-    },
-    {"filename": "README.md", "status": "modified", "patch": "@@ -1,2 +1,3 @@\n # T\n+More.\n end"},
-]
 
 
 def one_run(tmp: Path, n: int) -> dict[str, float]:
@@ -68,7 +47,7 @@ def one_run(tmp: Path, n: int) -> dict[str, float]:
     repo = event["repository"]["full_name"]
     number = event["pull_request"]["number"]
     head = event["pull_request"]["head"]["sha"]
-    (tmp / "routes.yaml").write_text(ROUTES)
+    (tmp / "routes.yaml").write_text(routes())
     with serve_github() as gh, running() as up:
         up.default = Behavior(echo_finding=True, delay_s=0.2)
         gh.add_pull(repo, number, head_sha=head, files=FILES)

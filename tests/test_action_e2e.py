@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from depthgate.smoke import RECORD_FIELDS
 from tests.fakes.github import FakeGitHub, serve_github
+from tests.fakes.samples import FILES, UTIL_V2, routes
 from tests.fakes.upstream import Behavior, FakeUpstream, answer, error
 
 PAYLOADS = Path(__file__).resolve().parent / "data" / "webhooks" / "pull_request"
@@ -28,30 +29,6 @@ KEY = "sk-canary-gateway-key-0123456789abcdef"
 REPO, NUMBER = "Codertocat/Hello-World", 2
 HEAD = json.loads((PAYLOADS / "opened.payload.json").read_text())["pull_request"]["head"]["sha"]
 H2 = "2" * 40
-ROUTES = textwrap.dedent(
-    """\
-    version: 1
-    gateway: {base_url_env: DEPTHGATE_GATEWAY_URL, api_key_env: DEPTHGATE_GATEWAY_KEY}
-    routes:
-      review-fast: {send_model: fast-model, max_input_tokens: 12000, max_output_tokens: 1200}
-      review-deep: {send_model: deep-model, max_input_tokens: 100000, max_output_tokens: 4000}
-    tiers: {fast: review-fast, logic: review-deep, deep: review-deep}
-    """
-)
-FILES = [
-    {
-        "filename": "app/auth.py",
-        "status": "modified",
-        "patch": "@@ -1,3 +1,5 @@\n import os\n+def run(cmd):\n+    return os.system(cmd)\n x = 1\n"
-        " y = 2",
-    },
-    {
-        "filename": "app/util.py",
-        "status": "modified",
-        "patch": "@@ -10,3 +10,4 @@ def f():\n a = 1\n+b = 2\n c = 3\n d = 4",
-    },
-    {"filename": "README.md", "status": "modified", "patch": "@@ -1,2 +1,3 @@\n # T\n+More.\n end"},
-]
 
 
 @dataclass
@@ -79,7 +56,7 @@ def read_outputs(path: Path) -> dict[str, str]:
 class Action:
     def __init__(self, gh: FakeGitHub, up: FakeUpstream, tmp: Path) -> None:
         self.gh, self.up, self.tmp = gh, up, tmp
-        (tmp / "routes.yaml").write_text(ROUTES)
+        (tmp / "routes.yaml").write_text(routes())
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GITHUB_ACTIONS": "true",
@@ -195,9 +172,7 @@ def test_synchronize_rereviews_only_the_changed_hunk(
 ) -> None:
     assert action().code == 0
     first = len(gh.review_comments(REPO, NUMBER))
-    changed = [dict(f) for f in FILES]
-    changed[1]["patch"] = "@@ -10,3 +10,4 @@ def f():\n a = 1\n+b = 3\n c = 3\n d = 4"
-    gh.push(REPO, NUMBER, H2, changed)
+    gh.push(REPO, NUMBER, H2, [FILES[0], UTIL_V2, FILES[2]])
     r = action("pull_request", "synchronize.payload.json")
     assert r.code == 0, r.stderr
     assert len(fake.calls()) == 1
@@ -282,15 +257,7 @@ def test_workflow_dispatch_runs_the_smoke_test(
     record_path = tmp_path / "depthgate-smoke.json"
     assert r.outputs["smoke-report-path"] == str(record_path)
     record = json.loads(record_path.read_text())
-    assert set(record) == {
-        "smoke_test_run_id",
-        "tested_at",
-        "gateway_base_url",
-        "aliases_tested",
-        "results",
-        "overall_pass",
-        "notes",
-    }
+    assert set(record) == set(RECORD_FIELDS)
     assert record["overall_pass"] is True
     assert "## depthgate smoke test passed" in r.summary
     # mode: smoke runs `depthgate smoke` directly; a broken alias fails the step

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,40 +14,13 @@ import pytest
 
 from depthgate.cli import main
 from tests.fakes.github import FakeGitHub, serve_github
+from tests.fakes.samples import AUTH, DOCS, FILES, UTIL_V2, patch_file, routes
 from tests.fakes.upstream import Behavior, FakeUpstream, error
 
 REPO = "octo/app"
 N = 7
 H1, H2, H3 = "1" * 40, "2" * 40, "3" * 40
 KEY = "sk-canary-gateway-key-0123456789abcdef"
-ROUTES = textwrap.dedent(
-    """\
-    version: 1
-    gateway:
-      base_url_env: DEPTHGATE_GATEWAY_URL
-      api_key_env: DEPTHGATE_GATEWAY_KEY
-      retry: {{attempts: 2, max_retry_after_s: 30, budget_s: 60}}
-    routes:
-      review-fast: {{send_model: fast-model, max_input_tokens: 12000, max_output_tokens: 1200}}
-      review-deep: {{send_model: deep-model, max_input_tokens: 100000, max_output_tokens: 4000}}
-    tiers: {{fast: review-fast, logic: review-deep, deep: review-deep}}
-    limits: {{max_comments: {max_comments}}}
-    """
-)
-
-
-def patch_file(path: str, patch: str, status: str = "modified") -> dict[str, Any]:
-    return {"filename": path, "status": status, "patch": patch}
-
-
-AUTH = patch_file(
-    "app/auth.py",
-    "@@ -1,3 +1,5 @@\n import os\n+def run(cmd):\n+    return os.system(cmd)\n x = 1\n y = 2",
-)
-UTIL = patch_file("app/util.py", "@@ -10,3 +10,4 @@ def f():\n a = 1\n+b = 2\n c = 3\n d = 4")
-UTIL_V2 = patch_file("app/util.py", "@@ -10,3 +10,4 @@ def f():\n a = 1\n+b = 3\n c = 3\n d = 4")
-DOCS = patch_file("README.md", "@@ -1,2 +1,3 @@\n # Title\n+More words.\n end")
-FILES = [AUTH, UTIL, DOCS]
 
 
 @pytest.fixture
@@ -86,7 +58,7 @@ class Runner:
 
     def __call__(self, *extra: str, max_comments: int = 30) -> tuple[int, dict[str, Any]]:
         cfg = self.tmp / "routes.yaml"
-        cfg.write_text(ROUTES.format(max_comments=max_comments))
+        cfg.write_text(routes(max_comments))
         self.gh.requests.clear()
         self.up.requests.clear()
         args = ["review", "--pr", f"{REPO}#{self.number}", "--config", str(cfg), "--format", "json"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from depthgate.cli import main
+from depthgate.smoke import RECORD_FIELDS
 from tests.fakes.upstream import FakeUpstream, answer, error
 
 KEY = "sk-smoke-canary-0123456789abcdef"
@@ -60,15 +61,7 @@ def test_a_gateway_that_accepts_any_alias_fails_the_smoke(
     code, doc = smoke(fake, tmp_path, capsys, monkeypatch)
     invalid = [r for r in fake.calls() if r.body["model"].startswith("depthgate-smoke-no-such-")]
     assert invalid  # the fake answers any model 200 by default, as a permissive proxy might
-    assert set(doc) == {
-        "smoke_test_run_id",
-        "tested_at",
-        "gateway_base_url",
-        "aliases_tested",
-        "results",
-        "overall_pass",
-        "notes",
-    }
+    assert set(doc) == set(RECORD_FIELDS)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["tested_at"])
     assert doc["gateway_base_url"] == "REDACTED"
     assert doc["aliases_tested"] == ["review-fast", "review-deep"]

@@ -194,6 +194,23 @@ def format_outputs(values: Mapping[str, str | int], delimiter: str | None = None
     return "".join(parts)
 
 
+def action_outputs(**values: str | int) -> dict[str, str | int]:
+    """Every output action.yml declares, zero or empty unless given (``comments_posted=3``)."""
+    out: dict[str, str | int] = {
+        "comments-posted": 0,
+        "hunks-reviewed": 0,
+        "hunks-failed": 0,
+        "handoff-path": "",
+        "smoke-report-path": "",
+    }
+    for name, value in values.items():
+        key = name.replace("_", "-")
+        if key not in out:
+            raise ValueError(f"action.yml declares no output {key!r}")
+        out[key] = value
+    return out
+
+
 def write_outputs(path: str | None, values: Mapping[str, str | int]) -> None:
     if path:
         with Path(path).open("a", encoding="utf-8") as fh:

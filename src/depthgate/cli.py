@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate import __version__
-from depthgate.actions import SECRET_ENV, add_mask, annotation, append_summary, write_outputs
+from depthgate.actions import (
+    SECRET_ENV,
+    action_outputs,
+    add_mask,
+    annotation,
+    append_summary,
+    write_outputs,
+)
 from depthgate.diff import Diff, parse_diff
 from depthgate.errors import (
     EXIT_FINDINGS,
@@ -310,16 +317,7 @@ def cmd_smoke(
         if not record["overall_pass"]:
             failed = annotation("error", "depthgate smoke test failed: see the job summary")
             out.write(failed + "\n")
-        write_outputs(
-            env.get("GITHUB_OUTPUT"),
-            {
-                "comments-posted": 0,
-                "hunks-reviewed": 0,
-                "hunks-failed": 0,
-                "handoff-path": "",
-                "smoke-report-path": path or "",
-            },
-        )
+        write_outputs(env.get("GITHUB_OUTPUT"), action_outputs(smoke_report_path=path or ""))
         append_summary(env.get("GITHUB_STEP_SUMMARY"), render_smoke_markdown(record))
     return EXIT_OK if record["overall_pass"] else EXIT_GATEWAY
 

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from depthgate.actions import (
     SECRET_ENV,
     Kind,
+    action_outputs,
     add_mask,
     annotation,
     append_summary,
@@ -191,13 +192,12 @@ def _report(
         counts = outcome.counts() if outcome else {"reviewed": 0, "failed": 0}
         write_outputs(
             actions.output_path,
-            {
-                "comments-posted": run.posted,
-                "hunks-reviewed": counts["reviewed"],
-                "hunks-failed": counts["failed"],
-                "handoff-path": str(cfg.handoff_path) if note and cfg.handoff_path else "",
-                "smoke-report-path": "",
-            },
+            action_outputs(
+                comments_posted=run.posted,
+                hunks_reviewed=counts["reviewed"],
+                hunks_failed=counts["failed"],
+                handoff_path=str(cfg.handoff_path) if note and cfg.handoff_path else "",
+            ),
         )
         append_summary(actions.summary_path, _job_summary(run, note, cfg.review.sanitize))
     return code
@@ -385,15 +385,6 @@ def actions_review(
 
 def _neutral(actions: ActionsIO, out: TextIO, message: str) -> int:
     out.write(annotation("notice", message, title="depthgate") + "\n")
-    write_outputs(
-        actions.output_path,
-        {
-            "comments-posted": 0,
-            "hunks-reviewed": 0,
-            "hunks-failed": 0,
-            "handoff-path": "",
-            "smoke-report-path": "",
-        },
-    )
+    write_outputs(actions.output_path, action_outputs())
     append_summary(actions.summary_path, f"## depthgate\n\n{message}\n")
     return EXIT_OK

@@ -71,6 +71,15 @@ async def run_smoke(
 
 # The record has exactly the seed's fields (design §5): what else was learned -- the error
 # class of a failure, the locked model, a fallback the gateway took -- goes into "notes".
+RECORD_FIELDS = (
+    "smoke_test_run_id",
+    "tested_at",
+    "gateway_base_url",
+    "aliases_tested",
+    "results",
+    "overall_pass",
+    "notes",
+)
 ALIAS_FIELDS = ("alias", "http_status", "response_model_field", "choices_present", "pass")
 ERROR_FIELDS = ("alias", "http_status", "error_parseable", "pass")
 

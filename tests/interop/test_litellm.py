@@ -14,6 +14,7 @@ from depthgate.cli import main
 from depthgate.gateway import ChatReply, GatewayError, GatewaySettings, HttpGateway
 from depthgate.models import ErrorClass
 from depthgate.routes import parse_config
+from depthgate.smoke import RECORD_FIELDS
 from tests.fakes.upstream import Behavior, answer, error
 from tests.interop.conftest import Proxy
 
@@ -188,15 +189,7 @@ def test_smoke_against_the_proxy_passes_with_check_auth(
     code = main(["smoke", "--check-auth", "--config", str(routes), "--format", "json"])
     record = json.loads(capsys.readouterr().out)
     assert code == 0, record
-    assert set(record) == {
-        "smoke_test_run_id",
-        "tested_at",
-        "gateway_base_url",
-        "aliases_tested",
-        "results",
-        "overall_pass",
-        "notes",
-    }
+    assert set(record) == set(RECORD_FIELDS)
     assert record["overall_pass"] is True
     assert record["aliases_tested"] == ["review-fast", "review-deep"]
     by_alias = {r["alias"]: r for r in record["results"]}
