@@ -62,6 +62,10 @@ lock: install
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_ARGS) --generate-hashes \
 		--allow-unsafe --strip-extras --build-deps-for wheel --no-emit-index-url \
 		--no-emit-find-links -o requirements/action.txt pyproject.toml
+	# requirements/app.txt: the Docker image's hash-locked install (the app extra + the build backend)
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_ARGS) --generate-hashes \
+		--allow-unsafe --strip-extras --extra app --build-deps-for wheel --no-emit-index-url \
+		--no-emit-find-links -o requirements/app.txt pyproject.toml
 
 clean:
 	rm -rf $(VENV) $(GW_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info

@@ -25,6 +25,8 @@ from depthgate.actions import (
     append_summary,
     write_outputs,
 )
+from depthgate.app.cli import COMMANDS as APP_COMMANDS
+from depthgate.app.cli import add_app_parsers, run_app_command
 from depthgate.diff import Diff, parse_diff
 from depthgate.errors import (
     EXIT_FINDINGS,
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rev = sub.add_parser(
         "review",
-        help="review a diff through the gateway",
+        help="review a pull request (or a local diff) through the gateway",
         description="Review a pull request (--pr, or the event's PR inside GitHub Actions) and "
         "post one review and the sticky summary; or review a local diff (--diff with "
         "--dry-run) and print the comments that would be posted. Needs the gateway URL and key "
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="exit 1 if a block is not current")
     instr.add_argument("--root", default=".", metavar="DIR", help="repository root (default: .)")
     _common(instr)
+
+    add_app_parsers(sub)  # serve, worker, reconcile: the GitHub App
 
     routes = sub.add_parser("routes", help="validate the route config or print its JSON Schema")
     routes_sub = routes.add_subparsers(dest="routes_command", required=True, metavar="ACTION")
@@ -380,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_smoke(args, out, os.environ)
         if args.command == "instructions":
             return cmd_instructions(args, out)
+        if args.command in APP_COMMANDS:
+            return run_app_command(args)
         return cmd_routes(args, out)
     except DepthgateError as exc:
         err.write(f"depthgate: error: {exc.message}\n")

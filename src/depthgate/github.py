@@ -37,6 +37,7 @@ T = TypeVar("T")
 
 DEFAULT_API_URL = "https://api.github.com"
 SECONDARY_WAIT_S = 60.0  # no Retry-After and no reset time: wait at least a minute
+CHECK_OUTPUT_MAX = 65_535  # characters in a check run's output summary and text
 
 
 class GitHubErrorClass(StrEnum):
@@ -326,14 +327,57 @@ class PullRequestClient:
         return self._write("post the summary comment", post)
 
     def edit_comment(self, comment_id: int, body: str) -> None:
-        url = f"{self.settings.api_url}/repos/{self.repo}/issues/comments/{comment_id}"
         pr = self._pull()
+        url = f"{_repo_url(pr)}/issues/comments/{comment_id}"
 
         def patch() -> None:
             self.writes += 1
             pr.requester.requestJsonAndCheck("PATCH", url, input={"body": body})
 
         self._write("edit the summary comment", patch)
+
+    def start_check_run(self, name: str, head_sha: str) -> int:
+        """``POST /check-runs`` in progress (App mode: the Action's job is its own check)."""
+        pr = self._pull()
+
+        def post() -> int:
+            self.writes += 1
+            body = {"name": name, "head_sha": head_sha, "status": "in_progress"}
+            _, data = pr.requester.requestJsonAndCheck(
+                "POST", f"{_repo_url(pr)}/check-runs", input=body
+            )
+            return int(data["id"])
+
+        return self._write("start the check run", post)
+
+    def finish_check_run(
+        self,
+        check_id: int | None,
+        name: str,
+        head_sha: str,
+        conclusion: str,
+        output: Mapping[str, str],
+    ) -> int:
+        """Complete the check run (or, when it could not be started, create it completed)."""
+        pr = self._pull()
+        out = {k: v[:CHECK_OUTPUT_MAX] for k, v in output.items()}
+        body: dict[str, Any] = {"status": "completed", "conclusion": conclusion, "output": out}
+
+        def send() -> int:
+            self.writes += 1
+            if check_id is None:
+                _, data = pr.requester.requestJsonAndCheck(
+                    "POST",
+                    f"{_repo_url(pr)}/check-runs",
+                    input={"name": name, "head_sha": head_sha, **body},
+                )
+                return int(data["id"])
+            pr.requester.requestJsonAndCheck(
+                "PATCH", f"{_repo_url(pr)}/check-runs/{check_id}", input=body
+            )
+            return check_id
+
+        return self._write("complete the check run", send)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -431,6 +475,11 @@ class PullRequestClient:
         if status == 429 or "rate limit" in message.lower():
             return 0.0
         return None
+
+
+def _repo_url(pr: PullRequest) -> str:
+    """``…/repos/{o}/{r}`` of a PR's API URL, whatever the host (GHES included)."""
+    return pr.url.rsplit("/pulls/", 1)[0]
 
 
 def _classify(status: int) -> GitHubErrorClass:

@@ -27,7 +27,7 @@ Posting rules kept here:
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -67,6 +67,9 @@ class PrReviewOptions:
     # bot login). None trusts every author -- only for a token that nobody else writes with.
     trusted_authors: frozenset[str] | None = None
     title: str = "depthgate"
+    # Asked right before posting: False ends the run without posting (the App: a newer head of
+    # the PR was delivered meanwhile, and its own job will post).
+    proceed: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -179,6 +182,9 @@ async def _review(
         run.notes.append(f"{payload.duplicates} findings are already on the PR; not posted again.")
     run.review_payload = payload.to_json()
     if options.dry_run:
+        return
+    if options.proceed is not None and not options.proceed():
+        run.skipped = "superseded by a newer push before posting; nothing was posted"
         return
 
     sent: list[Comment] = []

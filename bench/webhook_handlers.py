@@ -1,0 +1,30 @@
+"""The handler module of bench/webhook_load.py: every review job is a no-op (no GitHub, no
+gateway), so that the benchmark measures the webhook's acknowledgement and the queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from depthgate.app import App, Context, JobResult, ReviewJob
+from depthgate.app.surface import REVIEW_EVENTS
+from depthgate.routes import LoadedConfig, load_config
+
+
+@cache
+def _server_config() -> LoadedConfig:
+    return load_config(None)
+
+
+def _config(job: ReviewJob, github: Callable[[], Any]) -> LoadedConfig:
+    return _server_config()
+
+
+def _noop(ctx: Context) -> JobResult:
+    return JobResult("neutral", "benchmark")
+
+
+def register(app: App) -> None:
+    app.config_loader = _config
+    app.on(*REVIEW_EVENTS)(_noop)

@@ -1,0 +1,174 @@
+"""Load test of ``depthgate serve``: signed deliveries at a fixed rate, over loopback only.
+
+Starts ``depthgate serve`` (SQLite queue in a temporary directory, no-op review jobs) on a free
+port of 127.0.0.1, sends ``--rate`` distinct pull_request deliveries per second for
+``--duration`` seconds, then prints throughput, the p50/p95/p99 acknowledgement latency, the
+non-2xx answers and the deliveries lost (answered 202 but absent from the queue's store).
+
+    python bench/webhook_load.py                       # 200/s for 30 s (the issue's target)
+    python bench/webhook_load.py --rate 50 --duration 5
+
+Bounded: at most 1,000 deliveries a second, 120 seconds, 64 connections; 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from depthgate.app.signature import sign
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYLOAD = ROOT / "tests" / "data" / "webhooks" / "pull_request" / "opened.payload.json"
+SECRET = "bench-webhook-secret"  # noqa: S105 - a throwaway value for a local server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def _bodies(n: int) -> list[tuple[str, bytes]]:
+    base = json.loads(PAYLOAD.read_text(encoding="utf-8"))
+    base["installation"] = {"id": 1, "node_id": "x"}
+    out = []
+    for i in range(n):
+        base["pull_request"]["number"] = i + 1
+        base["pull_request"]["head"]["sha"] = f"{i + 1:040x}"
+        out.append((str(uuid.uuid4()), json.dumps(base).encode()))
+    return out
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def _send(url: str, rate: float, bodies: list[tuple[str, bytes]]) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    failures = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as client:
+        start = time.perf_counter()
+
+        async def one(i: int, delivery: str, body: bytes) -> None:
+            nonlocal failures
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            headers = {
+                "X-GitHub-Event": "pull_request",
+                "X-GitHub-Delivery": delivery,
+                "X-Hub-Signature-256": sign(SECRET, body),
+                "Content-Type": "application/json",
+            }
+            t0 = time.perf_counter()
+            try:
+                r = await client.post("/webhook", content=body, headers=headers)
+                ok = r.status_code == 202
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - t0)
+            failures += not ok
+
+        await asyncio.gather(*(one(i, d, b) for i, (d, b) in enumerate(bodies)))
+    return latencies, failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="deliveries per second (200)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds (30)")
+    parser.add_argument("--workers", type=int, default=2, help="serve's worker threads (2)")
+    args = parser.parse_args(argv)
+    rate = min(max(args.rate, 1.0), 1000.0)
+    duration = min(max(args.duration, 1.0), 120.0)
+    total = int(rate * duration)
+    bodies = _bodies(total)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "queue.db"
+        port = _free_port()
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "bench"), str(ROOT / "src")]),
+            "DEPTHGATE_WEBHOOK_SECRET": SECRET,
+            "DEPTHGATE_APP_ID": "1",
+            "DEPTHGATE_PRIVATE_KEY": _key(),
+            "DEPTHGATE_QUEUE_URL": f"sqlite:///{db}",
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "depthgate.app",
+            "serve",
+            "--port",
+            str(port),
+            "--handlers",
+            "webhook_handlers",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "WARNING",
+        ]
+        server = subprocess.Popen(cmd, env=env, cwd=tmp)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    print("depthgate serve did not start", file=sys.stderr)
+                    return 1
+                time.sleep(0.1)
+            t0 = time.perf_counter()
+            latencies, failures = asyncio.run(_send(url, rate, bodies))
+            elapsed = time.perf_counter() - t0
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        with closing(sqlite3.connect(db)) as conn:
+            stored = {r[0] for r in conn.execute("select id from dg_delivery")}
+    lost = sum(1 for d, _ in bodies if d not in stored)
+    ms = [v * 1000 for v in latencies]
+    print(f"depthgate serve, SQLite queue, {args.workers} worker thread(s); loopback")
+    print(f"sent        {total} deliveries at {rate:.0f}/s target over {duration:.0f} s")
+    print(f"throughput  {total / elapsed:.1f} deliveries/s acknowledged (wall {elapsed:.1f} s)")
+    print(
+        f"ack latency p50 {_percentile(ms, 50):.1f} ms  p95 {_percentile(ms, 95):.1f} ms  "
+        f"p99 {_percentile(ms, 99):.1f} ms  max {max(ms):.1f} ms"
+    )
+    print(f"non-202     {failures}")
+    print(f"lost        {lost}")
+    return 0 if lost == 0 and failures == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""The webhook app's own errors (all ``DepthgateError``: entry points turn them into exit codes).
+
+DepthgateError
+├── AppConfigError        a setting of the app is missing or wrong (2)
+└── AppAuthError          GitHub refused the App's JWT or an installation token (4)
+"""
+
+from __future__ import annotations
+
+from depthgate.errors import EXIT_GITHUB, DepthgateError
+
+
+class AppConfigError(DepthgateError):
+    """A setting (environment variable or flag) of serve/worker/reconcile is missing or wrong."""
+
+
+class AppAuthError(DepthgateError):
+    """GitHub refused to authenticate the App or to mint an installation token."""
+
+    exit_code = EXIT_GITHUB

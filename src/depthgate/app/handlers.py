@@ -1,0 +1,171 @@
+"""The GitHub App's review: the Action's review of the pull request
+(:func:`depthgate.prreview.review_pull_request`: one review, one sticky summary, no duplicates,
+incremental) plus a check run ``depthgate`` on the head -- in progress while the review runs,
+then completed with ``success``, ``neutral`` or ``failure`` and, on failure, the handoff note
+in its output.
+
+A job is retried by the queue when this raises: only for what a later attempt can fix (GitHub
+5xx, rate limits, the network). A gateway failure or a GitHub refusal (401, 403, 404) fails the
+job for good: the check run says why and what to do. A retry posts nothing twice: the
+comments carry their fingerprints and the summary its marker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from depthgate.actions import SECRET_ENV
+from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
+from depthgate.gateway import GatewaySettings, HttpGateway
+from depthgate.github import GitHubErrorClass, GitHubFailure, GitHubSettings, PullRequestClient
+from depthgate.handoff import RunContext, build_handoff, render_markdown
+from depthgate.pipeline import ReviewOptions
+from depthgate.prreview import PrReviewOptions, PrRun, review_pull_request
+from depthgate.sanitize import SanitizePolicy
+from depthgate.summary import SummaryState, render_summary
+
+log = logging.getLogger("depthgate.app")
+CHECK_NAME = "depthgate"
+# GitHub failures a later attempt may get past (a 401: with a re-minted token); anything else
+# is final for this head.
+RETRIED = frozenset(
+    {
+        GitHubErrorClass.SERVER,
+        GitHubErrorClass.CONNECTION,
+        GitHubErrorClass.RATE_LIMITED,
+        GitHubErrorClass.AUTH,
+    }
+)
+
+
+def register(app: App) -> None:
+    app.on(*REVIEW_EVENTS)(review_job)
+    app.on_failure(job_failed)
+
+
+async def review_job(ctx: Context, env: Mapping[str, str] | None = None) -> JobResult:
+    env = os.environ if env is None else env
+    job = ctx.job
+    _, _, number = ctx.pull_request()
+    head = job.head_sha or ""
+    client = PullRequestClient(
+        job.repository,
+        number,
+        GitHubSettings(token="", api_url=env.get("GITHUB_API_URL") or "https://api.github.com"),
+        github=ctx.github(),
+    )
+    loaded = ctx.config
+    gateway = GatewaySettings.from_config(loaded.config.gateway, env)
+    secrets = [*gateway.secrets(), *(env[k] for k in SECRET_ENV if len(env.get(k, "")) >= 8)]
+    review = ReviewOptions(
+        sanitize=SanitizePolicy(secrets=tuple(secrets)),
+        max_comments=loaded.config.limits.max_comments,
+    )
+    bot = env.get("DEPTHGATE_BOT_LOGIN") or ctx.bot_login()
+    options = PrReviewOptions(
+        review=review,
+        trusted_authors=frozenset({bot}) if bot else None,
+        proceed=lambda: not ctx.superseded(),
+    )
+    check_id = client.start_check_run(CHECK_NAME, head)
+    ctx.metrics.github_write("check_run")
+    async with HttpGateway(gateway, loaded.config.routes) as gw:
+        run = await review_pull_request(client, loaded, gw, options)
+    _count(ctx, run, client.writes)
+    failure = run.github_failure
+    if failure is not None and failure.error_class in RETRIED:
+        # the queue retries with backoff (after a 401, with a fresh installation token); the
+        # check run stays in progress until then
+        raise failure
+    conclusion, title, summary, text = _verdict(run, ctx, gateway, review.sanitize)
+    client.finish_check_run(
+        check_id, CHECK_NAME, head, conclusion, {"title": title, "summary": summary, "text": text}
+    )
+    ctx.metrics.github_write("check_run")
+    return JobResult(conclusion, title, run.review_id)
+
+
+def _verdict(
+    run: PrRun, ctx: Context, gateway: GatewaySettings, policy: SanitizePolicy
+) -> tuple[Any, str, str, str]:
+    """(conclusion, title, summary, text) of the check run."""
+    outcome = run.outcome
+    if run.github_failure is not None or (outcome is not None and not outcome.complete):
+        note = build_handoff(
+            outcome,
+            RunContext(
+                command=f"depthgate App: {ctx.job.event} (delivery {ctx.job.delivery_id})",
+                base_url=gateway.base_url,
+                show_host=gateway.show_host,
+                pr=f"{ctx.job.repository}#{ctx.job.pr_number}",
+                head_sha=ctx.job.head_sha,
+                review_id=run.review_id,
+                posted=run.posted if run.review_id is not None else None,
+                config=ctx.config,
+            ),
+            github=run.github_failure,
+        )
+        return "failure", "Review incomplete", render_markdown(note), _summary_text(run, policy)
+    skipped = run.skipped or ""
+    if skipped.startswith("superseded"):
+        return "neutral", "Superseded by a newer push", skipped, ""
+    if outcome is None:
+        if run.pr is not None and run.pr.state != "open":
+            return "neutral", f"Not reviewed: the PR is {run.pr.state}", skipped, ""
+        return "success", "Nothing new to review", skipped, ""
+    assert outcome is not None
+    counts = outcome.counts()
+    title = f"{run.posted} comments on {counts['reviewed']} reviewed hunks"
+    return "success", title, _summary_text(run, policy), ""
+
+
+def _summary_text(run: PrRun, policy: SanitizePolicy) -> str:
+    if run.summary_body:
+        return run.summary_body
+    if run.outcome is None:
+        return run.skipped or ""
+    head = run.pr.head_sha if run.pr else ""
+    return render_summary(run.outcome, SummaryState(head), notes=run.notes, policy=policy)
+
+
+def _count(ctx: Context, run: PrRun, writes: int) -> None:
+    if run.outcome is not None:
+        failed = {f.alias: f.error_class.value for f in run.outcome.failures}
+        for alias, usage in run.outcome.usage.items():
+            for _ in range(usage.calls):
+                ctx.metrics.gateway_call(alias, failed.get(alias, "none"))
+    if run.review_id is not None:
+        ctx.metrics.github_write("review")
+    if run.summary_written:
+        ctx.metrics.github_write("summary")
+
+
+def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
+    """The queue gave up on a job: the check run on its head says so, and what to do."""
+    if ctx is None or job is None or job.pr_number is None or not job.head_sha:
+        return
+    client = PullRequestClient(
+        job.repository,
+        job.pr_number,
+        GitHubSettings(token="", api_url=os.environ.get("GITHUB_API_URL") or ""),
+        github=ctx.github(),
+    )
+    try:
+        client.finish_check_run(
+            None,
+            CHECK_NAME,
+            job.head_sha,
+            "failure",
+            {
+                "title": "Review failed",
+                "summary": f"depthgate gave up after {job.attempt} attempts: {error}\n\n"
+                "Fix the cause, then redeliver the webhook delivery "
+                f"{job.delivery_id} (or run `depthgate reconcile`).",
+                "text": "",
+            },
+        )
+    except GitHubFailure as exc:  # the job's failure is logged already; this one is extra
+        log.warning("job %s: could not mark the check run failed: %s", job.key, exc.message)

@@ -1,0 +1,146 @@
+"""The webhook server: an ASGI app (Starlette) with ``POST /webhook``, ``GET /healthz`` and
+``GET /metrics`` (design §7, threats T11-T13).
+
+``POST /webhook``, in this order: read the raw body under the 25 MB cap (413); verify
+``X-Hub-Signature-256`` over those bytes against the current and the previous secret (401,
+with a log line saying what to check) -- nothing is parsed or written before this; require the
+event and delivery headers (400); ``ping`` → 200; a JSON body (415 for form-encoded, 400 for
+invalid JSON); an event/action no handler subscribed to → 202 ignored; then the delivery, its
+job and the job's queue message are written in one durable step and the answer is 202. A
+failure of that step answers 500, so that GitHub marks the delivery failed and a redelivery (or
+``depthgate reconcile``) brings it back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from depthgate.app.jobs import Ignored, job_spec
+from depthgate.app.metrics import CONTENT_TYPE_LATEST, Metrics
+from depthgate.app.queue import Queue
+from depthgate.app.settings import AppSettings
+from depthgate.app.signature import ADVICE, Verdict, verify
+from depthgate.app.surface import App
+
+log = logging.getLogger("depthgate.app.webhook")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: Request, cap: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > cap:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(app: App, queue: Queue, settings: AppSettings, metrics: Metrics) -> Starlette:
+    settings.require_webhook_secret()
+    secrets = settings.webhook_secrets
+    cap = settings.max_body_bytes
+
+    def answer(outcome: str, status: int, started: float, **body: Any) -> JSONResponse:
+        metrics.deliveries.labels(outcome).inc()
+        metrics.ack_seconds.observe(time.monotonic() - started)
+        return JSONResponse({"outcome": outcome, **body}, status_code=status)
+
+    async def webhook(request: Request) -> Response:
+        started = time.monotonic()
+        delivery = request.headers.get("x-github-delivery", "")
+        event = request.headers.get("x-github-event", "")
+        try:
+            body = await _read_capped(request, cap)
+        except _TooLarge:
+            log.warning("delivery %s refused: body over %d bytes", delivery or "?", cap)
+            return answer("too_large", 413, started, error=f"body over {cap} bytes")
+        verdict = verify(
+            body,
+            request.headers.get("x-hub-signature-256"),
+            secrets,
+            sha1_header=request.headers.get("x-hub-signature"),
+        )
+        if verdict is not Verdict.OK:
+            log.warning(
+                "delivery %s (event %s) refused, signature %s: %s",
+                delivery or "?",
+                event or "?",
+                verdict.value,
+                ADVICE[verdict],
+            )
+            return answer("bad_signature", 401, started, error=f"signature {verdict.value}")
+        if not event:
+            return answer("bad_request", 400, started, error="X-GitHub-Event header missing")
+        if not delivery:
+            return answer("bad_request", 400, started, error="X-GitHub-Delivery header missing")
+        if event == "ping":
+            log.info("ping from GitHub (delivery %s): the webhook is set up", delivery)
+            return answer("ping", 200, started)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype == "application/x-www-form-urlencoded":
+            log.warning(
+                "delivery %s is form-encoded: set the App's webhook content type to "
+                "application/json",
+                delivery,
+            )
+            return answer("unsupported_media_type", 415, started, error="send application/json")
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return answer("bad_request", 400, started, error="the body is not JSON")
+        action = payload.get("action") if isinstance(payload, dict) else None
+        if not app.accepts(event, action if isinstance(action, str) else None):
+            name = f"{event}.{action}" if isinstance(action, str) else event
+            return answer("ignored", 202, started, reason=f"{name} is not subscribed")
+        try:
+            spec = job_spec(event, delivery, payload)
+        except Ignored as exc:
+            return answer("ignored", 202, started, reason=exc.reason)
+        except ValueError as exc:
+            return answer("bad_request", 400, started, error=str(exc))
+        try:
+            accepted = await run_in_threadpool(queue.accept, spec, body, time.time())
+        except Exception:  # answer 500: GitHub records a failed delivery
+            log.exception(
+                "delivery %s could not be stored; GitHub marks it failed: redeliver it (or run "
+                "depthgate reconcile) once the queue (DEPTHGATE_QUEUE_URL) is reachable",
+                delivery,
+            )
+            return answer("error", 500, started, error="could not store the delivery")
+        return answer(accepted.value, 202, started, job=spec.key)
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await run_in_threadpool(queue.store.ping)
+        except Exception as exc:  # noqa: BLE001 - any store failure makes the process unhealthy
+            return JSONResponse({"status": "unhealthy", "queue": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        data = await run_in_threadpool(metrics.render)
+        return Response(data, media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/webhook", webhook, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,173 @@
+"""The app's settings, read from the environment by the entry points only (design §7).
+
+Everything below the entry point receives an :class:`AppSettings` value; nothing else reads
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from depthgate.app.errors import AppConfigError
+
+DEFAULT_QUEUE_URL = "sqlite:///depthgate-queue.db"
+DEFAULT_API_URL = "https://api.github.com"
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more (facts/github.md)
+
+
+@dataclass(frozen=True)
+class QueueTarget:
+    """Where the queue lives: a SQLite file (embedded default) or a Redis URL (scale-out)."""
+
+    kind: str  # "sqlite" | "redis"
+    path: str = ""  # sqlite: the database file
+    url: str = ""  # redis: the connection URL
+
+
+def parse_queue_url(url: str) -> QueueTarget:
+    """``sqlite:///relative.db``, ``sqlite:////abs.db`` (as SQLAlchemy writes them), or
+    ``redis://host:port/db`` / ``rediss://...``."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path or path.endswith("/"):
+            raise AppConfigError(
+                f"DEPTHGATE_QUEUE_URL={url!r}: no database file; write sqlite:///relative.db "
+                "or sqlite:////absolute/path.db"
+            )
+        return QueueTarget("sqlite", path=path)
+    parts = urlsplit(url)
+    if parts.scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise AppConfigError(f"DEPTHGATE_QUEUE_URL: {parts.scheme}:// URL without a host")
+        return QueueTarget("redis", url=url)
+    shown = parts.scheme or url[:20]
+    raise AppConfigError(
+        f"DEPTHGATE_QUEUE_URL: unsupported queue {shown!r}; use sqlite:///FILE.db (the default, "
+        "one machine) or redis://HOST:PORT/DB (any number of workers)"
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded attempts with capped exponential backoff. ``base_s=0`` turns waiting off
+    (tests), keeping the attempt count."""
+
+    max_attempts: int = 4
+    base_s: float = 15.0
+    cap_s: float = 600.0
+
+    def delay(self, attempt: int) -> float:
+        """The wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        if self.base_s <= 0:
+            return 0.0
+        return float(min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    webhook_secrets: tuple[str, ...] = ()  # the current secret first, then the previous one
+    app_id: str | None = None
+    private_key: str | None = None
+    queue_url: str = DEFAULT_QUEUE_URL
+    api_url: str = DEFAULT_API_URL
+    config_path: str | None = None  # the server's own gateway-routes.yaml (fallback)
+    max_body_bytes: int = MAX_BODY_BYTES
+    # A running job holds a lease it renews every lease/3 s; a worker that died loses it and
+    # the reaper queues the job again. A queued job nobody claimed within stale_s is queued
+    # again too (a message lost between a dequeue and a crash).
+    lease_s: float = 120.0
+    stale_s: float = 900.0
+    reap_interval_s: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def queue(self) -> QueueTarget:
+        return parse_queue_url(self.queue_url)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, config_path: str | None = None) -> AppSettings:
+        secrets = tuple(
+            s
+            for s in (
+                env.get("DEPTHGATE_WEBHOOK_SECRET", ""),
+                env.get("DEPTHGATE_WEBHOOK_SECRET_PREVIOUS", ""),
+            )
+            if s
+        )
+        key = env.get("DEPTHGATE_PRIVATE_KEY") or None
+        key_path = env.get("DEPTHGATE_PRIVATE_KEY_PATH") or None
+        if key is None and key_path is not None:
+            try:
+                key = Path(key_path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise AppConfigError(
+                    f"DEPTHGATE_PRIVATE_KEY_PATH={key_path}: cannot be read ({exc.strerror}); "
+                    "point it at the App's .pem private key"
+                ) from None
+        if key is not None and "PRIVATE KEY" not in key:
+            raise AppConfigError(
+                "DEPTHGATE_PRIVATE_KEY / DEPTHGATE_PRIVATE_KEY_PATH: not a PEM private key "
+                "(expected '-----BEGIN RSA PRIVATE KEY-----'); download one from the App's "
+                "settings page"
+            )
+        retry = RetryPolicy(
+            max_attempts=_int(env, "DEPTHGATE_JOB_ATTEMPTS", RetryPolicy.max_attempts, 1),
+            base_s=_float(env, "DEPTHGATE_RETRY_BACKOFF_S", RetryPolicy.base_s),
+        )
+        settings = cls(
+            webhook_secrets=secrets,
+            app_id=env.get("DEPTHGATE_APP_ID") or None,
+            private_key=key,
+            queue_url=env.get("DEPTHGATE_QUEUE_URL") or DEFAULT_QUEUE_URL,
+            api_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            config_path=config_path,
+            lease_s=_float(env, "DEPTHGATE_JOB_LEASE_S", cls.lease_s, minimum=0.1),
+            stale_s=_float(env, "DEPTHGATE_JOB_STALE_S", cls.stale_s, minimum=0.1),
+            reap_interval_s=_float(env, "DEPTHGATE_REAP_INTERVAL_S", cls.reap_interval_s, 0.05),
+            retry=retry,
+        )
+        settings.queue  # noqa: B018 - validate the URL now, with the variable's name
+        return settings
+
+    def require_webhook_secret(self) -> None:
+        if not self.webhook_secrets:
+            raise AppConfigError(
+                "DEPTHGATE_WEBHOOK_SECRET is not set: set it to the webhook secret of the GitHub "
+                "App (depthgate never accepts unsigned deliveries)"
+            )
+
+    def require_app_credentials(self) -> None:
+        if not self.app_id or not self.private_key:
+            raise AppConfigError(
+                "the GitHub App's credentials are missing: set DEPTHGATE_APP_ID (the App ID or "
+                "client ID) and DEPTHGATE_PRIVATE_KEY or DEPTHGATE_PRIVATE_KEY_PATH (its .pem key)"
+            )
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise AppConfigError(f"{name}={raw!r}: expected a number of seconds") from None
+    if value < minimum:
+        raise AppConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise AppConfigError(f"{name}={raw!r}: expected a whole number") from None
+    if value < minimum:
+        raise AppConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value

@@ -1,0 +1,114 @@
+"""Shared helpers of the webhook app's tests: signed deliveries built from the real payloads."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import threading
+import time
+import uuid
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from depthgate.app.signature import sign
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "webhooks"
+SECRET = "test-webhook-secret"  # noqa: S105 - a test value
+
+
+@cache
+def _example(name: str) -> dict[str, Any]:
+    data = json.loads((DATA / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def example(name: str) -> dict[str, Any]:
+    return copy.deepcopy(_example(name))
+
+
+def pr_payload(
+    *,
+    number: int = 7,
+    head: str = "a" * 40,
+    action: str = "opened",
+    installation: int = 11,
+    repo: str = "octo/repo",
+    repo_id: int = 1001,
+    updated_at: str = "2026-01-01T00:00:00Z",
+    draft: bool = False,
+) -> dict[str, Any]:
+    """A real pull_request.opened example with the fields the app reads replaced."""
+    p = example("pull_request/opened.with-organization.payload.json")
+    p["action"] = action
+    p["installation"] = {"id": installation, "node_id": "x"}
+    p["repository"]["full_name"] = repo
+    p["repository"]["id"] = repo_id
+    p["repository"]["default_branch"] = "main"
+    pr = p["pull_request"]
+    pr["number"] = number
+    pr["head"]["sha"] = head
+    pr["updated_at"] = updated_at
+    pr["draft"] = draft
+    pr["state"] = "open"
+    return p
+
+
+def body_of(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def headers(
+    body: bytes,
+    *,
+    event: str = "pull_request",
+    delivery: str | None = None,
+    secret: str = SECRET,
+) -> dict[str, str]:
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(secret, body),
+        "Content-Type": "application/json",
+    }
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn on a free port of 127.0.0.1, in a thread; stopped on exit."""
+
+    def __init__(self, asgi: Any) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        config = uvicorn.Config(
+            asgi,
+            host="127.0.0.1",
+            port=self.port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            ws="none",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start within 10 s")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,261 @@
+"""The App's real review handler (depthgate.app.handlers) end to end: signed deliveries over
+HTTP, the queue, the App's token from the fake GitHub's token endpoint, the review through the
+fake upstream, one review + one sticky summary + a check run on the fake GitHub. Worker
+processes killed before and after posting post exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from depthgate.app import App
+from depthgate.app.auth import AppAuthenticator
+from depthgate.app.handlers import register
+from depthgate.app.metrics import Metrics
+from depthgate.app.server import create_app
+from depthgate.app.settings import AppSettings
+from depthgate.routes import load_config
+from tests.app.harness import Harness
+from tests.app.helpers import LiveServer, body_of, headers, pr_payload
+from tests.fakes.github import FakeGitHub, serve_github
+from tests.fakes.samples import FILES, UTIL_V2, routes
+from tests.fakes.upstream import Behavior, FakeUpstream, error
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_ID = 4242
+REPO, N = "octo/repo", 7
+H1, H2 = "a" * 40, "b" * 40
+KEY = "sk-canary-gateway-key-0123456789abcdef"
+
+
+@dataclass
+class World:
+    gh: FakeGitHub
+    up: FakeUpstream
+    harness: Harness
+    repo_id: int
+    routes_path: Path
+
+    def payload(self, head: str = H1, **kw: Any) -> dict[str, Any]:
+        return pr_payload(repo=REPO, number=N, head=head, repo_id=self.repo_id, **kw)
+
+    def check_runs(self, head: str = H1) -> list[dict[str, Any]]:
+        return self.gh.check_runs(REPO, head)
+
+
+@pytest.fixture
+def world(
+    settings: AppSettings,
+    rsa_keys: tuple[str, str],
+    fake: FakeUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    fake.default = Behavior(echo_finding=True)
+    routes_path = tmp_path / "routes.yaml"
+    routes_path.write_text(routes())
+    monkeypatch.setenv("DEPTHGATE_GATEWAY_URL", fake.url)
+    monkeypatch.setenv("DEPTHGATE_GATEWAY_KEY", KEY)
+    with serve_github() as gh:
+        gh.add_app(APP_ID, public_key=rsa_keys[1], slug="depthgate")
+        gh.add_installation(11, app_id=APP_ID, account="octo")
+        gh.add_pull(REPO, N, head_sha=H1, files=FILES)
+        repo_id = int(gh.add_repo(REPO)["id"])
+        monkeypatch.setenv("GITHUB_API_URL", gh.url)
+        auth = AppAuthenticator(str(APP_ID), rsa_keys[0], api_url=gh.url, write_interval_s=0)
+        app = App()
+        register(app)
+        h = Harness(settings, app, auth=auth)
+        h.config = load_config(str(routes_path))
+        try:
+            yield World(gh, fake, h, repo_id, routes_path)
+        finally:
+            h.close()
+        assert not gh.errors
+
+
+def test_a_delivery_becomes_one_review_one_summary_and_a_check_run(world: World) -> None:
+    h, gh = world.harness, world.gh
+    assert h.deliver(world.payload()) == "queued"
+    h.drain()
+    (review,) = gh.reviews(REPO, N)
+    assert review["commit_id"] == H1
+    assert [r.body["event"] for r in gh.requests if r.path.endswith("/reviews")] == ["COMMENT"]
+    (summary,) = gh.issue_comments(REPO, N)
+    assert summary["user"]["login"] == "depthgate[bot]"
+    (check,) = world.check_runs()
+    assert (check["name"], check["status"], check["conclusion"]) == (
+        "depthgate",
+        "completed",
+        "success",
+    )
+    assert "| alias | hunks |" in check["output"]["summary"]
+    assert all(r.status < 400 for r in gh.requests)
+    # the token asked for one repository and nothing more than the review needs
+    (mint,) = [r for r in gh.requests if r.path.endswith("/access_tokens")]
+    assert mint.body["repository_ids"] == [world.repo_id]
+
+
+def test_the_same_head_under_a_new_delivery_is_not_reviewed_again(world: World) -> None:
+    h, gh = world.harness, world.gh
+    h.deliver(world.payload(), delivery="first")
+    h.drain()
+    h.deliver(world.payload(), delivery="second")  # a new delivery id, the same head
+    h.drain()
+    assert len(gh.reviews(REPO, N)) == 1
+    assert len(gh.issue_comments(REPO, N)) == 1
+    assert len(world.up.calls()) == 3  # the first review's three tasks, nothing more
+
+
+def test_a_new_push_reviews_only_what_changed(world: World) -> None:
+    h, gh, up = world.harness, world.gh, world.up
+    h.deliver(world.payload())
+    h.drain()
+    first_calls = len(up.calls())
+    gh.push(REPO, N, H2, [FILES[0], UTIL_V2, FILES[2]])
+    h.deliver(world.payload(H2, action="synchronize", updated_at="2026-01-02T00:00:00Z"))
+    h.drain()
+    assert len(up.calls()) == first_calls + 1
+    assert [r["commit_id"] for r in gh.reviews(REPO, N)] == [H1, H2]
+    assert len(gh.issue_comments(REPO, N)) == 1
+    (check,) = world.check_runs(H2)
+    assert check["conclusion"] == "success"
+
+
+def test_a_gateway_failure_fails_the_check_run_with_the_handoff(world: World) -> None:
+    world.up.default = error(401, "Invalid API key", type_="auth_error")
+    world.harness.deliver(world.payload())
+    world.harness.drain()
+    assert world.gh.reviews(REPO, N) == []
+    assert world.gh.issue_comments(REPO, N) == []
+    (check,) = world.check_runs()
+    assert (check["status"], check["conclusion"]) == ("completed", "failure")
+    assert "## depthgate: review failed" in check["output"]["summary"]
+    assert "**auth** from alias" in check["output"]["summary"]
+    assert KEY not in json.dumps(check)
+
+
+def test_a_github_5xx_is_retried_and_posts_once(world: World) -> None:
+    world.gh.fail_next("POST", r"/pulls/\d+/reviews$", 502)
+    world.harness.deliver(world.payload())
+    world.harness.drain()
+    assert len(world.gh.reviews(REPO, N)) == 1
+    assert len(world.gh.issue_comments(REPO, N)) == 1
+    conclusions = [c["conclusion"] for c in world.check_runs()]
+    assert conclusions[-1] == "success"
+
+
+def test_a_job_that_fails_for_good_marks_the_check_run(world: World) -> None:
+    world.gh.fail_next("POST", r"/pulls/\d+/reviews$", 502, times=10)
+    world.harness.deliver(world.payload())
+    world.harness.drain()
+    assert world.gh.reviews(REPO, N) == []
+    last = world.check_runs()[-1]
+    assert (last["status"], last["conclusion"]) == ("completed", "failure")
+    assert "gave up after" in last["output"]["summary"]
+
+
+# --------------------------------------------------------------------------------------------
+# Worker processes, killed
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+@contextmanager
+def review_worker(
+    settings: AppSettings, world: World, tmp: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DEPTHGATE_")},
+        "PYTHONPATH": str(ROOT),
+        "DEPTHGATE_APP_ID": str(APP_ID),
+        "DEPTHGATE_PRIVATE_KEY": settings.private_key or "",
+        "DEPTHGATE_QUEUE_URL": settings.queue_url,
+        "DEPTHGATE_JOB_LEASE_S": "1",
+        "DEPTHGATE_REAP_INTERVAL_S": "0.2",
+        "DEPTHGATE_RETRY_BACKOFF_S": "0",
+        "DEPTHGATE_GATEWAY_URL": world.up.url,
+        "DEPTHGATE_GATEWAY_KEY": KEY,
+        "GITHUB_API_URL": world.gh.url,
+    }
+    log = (tmp / f"worker-{time.monotonic_ns()}.log").open("wb")
+    argv = [sys.executable, "-m", "depthgate.app", "worker", "--config", str(world.routes_path)]
+    proc = subprocess.Popen(
+        [*argv, "--workers", "1", "--log-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        log.close()
+
+
+def posted_reviews(gh: FakeGitHub) -> int:
+    return sum(1 for r in gh.requests if r.path.endswith("/reviews") and r.status == 200)
+
+
+def deliver_over_http(world: World, settings: AppSettings) -> None:
+    app = App()
+    register(app)
+    body = body_of(world.payload())
+    with (
+        LiveServer(create_app(app, world.harness.queue, settings, Metrics())) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        answer = client.post("/webhook", content=body, headers=headers(body))
+    assert answer.status_code == 202
+
+
+@pytest.mark.parametrize("moment", ["after_posting", "before_posting"])
+def test_a_worker_killed_mid_review_posts_exactly_once(
+    world: World, settings: AppSettings, tmp_path: Path, moment: str
+) -> None:
+    gh, up = world.gh, world.up
+    if moment == "before_posting":
+        up.default = Behavior(echo_finding=True, hang=True)  # stuck in the gateway call
+    deliver_over_http(world, settings)
+    with review_worker(settings, world, tmp_path) as first:
+        if moment == "after_posting":
+            # the review is on GitHub; the summary (a second, spaced write) is not yet
+            wait_for("the review to be posted", lambda: posted_reviews(gh) == 1)
+        else:
+            wait_for("a gateway call", lambda: len(up.calls()) > 0)
+        first.kill()  # SIGKILL: no cleanup, no acknowledgement
+        first.wait(timeout=10)
+    assert gh.issue_comments(REPO, N) == []  # killed before its summary
+    up.default = Behavior(echo_finding=True)
+    with review_worker(settings, world, tmp_path):
+        wait_for("the summary", lambda: len(gh.issue_comments(REPO, N)) == 1, 60)
+        wait_for("the check run", lambda: world.check_runs()[-1]["status"] == "completed", 60)
+    assert posted_reviews(gh) == 1
+    assert len(gh.reviews(REPO, N)) == 1
+    assert len(gh.issue_comments(REPO, N)) == 1
+    assert world.check_runs()[-1]["conclusion"] == "success"
