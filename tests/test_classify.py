@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -321,3 +323,152 @@ def test_classification_is_deterministic(classifier: Classifier) -> None:
         "b.py", ["y"], ["if z: pass"]
     )
     assert run(classifier, text) == run(classifier, text)
+
+
+# --- security-domain signals (issue #6): a shape of the change + a role of the code -----------
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "role", "shape"),
+    [
+        (
+            "net/redirects.py",
+            ['STRIP_ON_REDIRECT = frozenset(["Authorization"])'],
+            ['STRIP_ON_REDIRECT = frozenset(["Authorization", "Cookie"])'],
+            "redirects",
+            "allow_deny_list",
+        ),
+        (
+            "web/forms/multipart.py",
+            ["part = self.next_part()"],
+            ["if self.count > self.max_parts:", "    raise RequestTooLarge()"],
+            "request_handling",
+            "rejects_input",
+        ),
+        (
+            "pkg/parsers/semver.py",
+            ['_SEMVER = re.compile(r"(\\d+)*\\.(\\d+)*")'],
+            ['_SEMVER = re.compile(r"^(\\d{1,9})\\.(\\d{1,9})$")'],
+            "untrusted_parsing",
+            "regex_changed",
+        ),
+        (
+            "fetch/client.py",
+            ["return self.open(url)"],
+            ['if not parsed.scheme in ("http", "https"):', "    return self.open(url)"],
+            "untrusted_parsing",
+            "origin_check",
+        ),
+        (
+            "app/views/notes.py",
+            ["note.delete()"],
+            ["if note.owner_id != user.id:", "    raise PermissionDenied()", "note.delete()"],
+            "access_control",
+            "rejects_input",
+        ),
+    ],
+)
+def test_security_signal_names_its_role_and_shape(
+    classifier: Classifier, path: str, old: list[str], new: list[str], role: str, shape: str
+) -> None:
+    d = only(run(classifier, modify(path, old, new)))
+    assert d.tier is Tier.DEEP
+    reason = next(r for r in d.reasons if r.rule.startswith("deep.security."))
+    assert reason.rule == f"deep.security.{role}", reason
+    assert reason.detail.startswith(f"{shape}: "), reason
+    assert f"; role {role}: " in reason.detail
+
+
+def test_a_shape_without_a_role_is_not_deep(classifier: Classifier) -> None:
+    d = only(
+        run(classifier, modify("tools/report.py", ["w = 1"], ['raise ValueError("invalid width")']))
+    )
+    assert d.tier is not Tier.DEEP
+    assert not any(r.rule.startswith("deep.security.") for r in d.reasons)
+
+
+def test_a_role_without_a_shape_is_not_deep(classifier: Classifier) -> None:
+    d = only(run(classifier, modify("net/redirects.py", ["timeout = 5"], ["timeout = 10"])))
+    assert d.tier is Tier.FAST
+
+
+def test_comments_and_code_moved_between_functions_are_no_shape(classifier: Classifier) -> None:
+    comment = only(
+        run(classifier, modify("net/redirects.py", ["# old"], ["# raise ValueError('invalid')"]))
+    )
+    assert comment.tier is Tier.FAST
+    moved = (
+        "diff --git a/net/headers.py b/net/headers.py\n--- a/net/headers.py\n+++ b/net/headers.py\n"
+        "@@ -10,4 +10,3 @@ def parse_header(value):\n"
+        " a = 1\n-    if not value:\n-        raise InvalidHeader(value)\n b = 2\n"
+        "@@ -40,3 +39,5 @@ def check_header(value):\n"
+        " c = 3\n+    if not value:\n+        raise InvalidHeader(value)\n d = 4\n"
+    )
+    c = run(classifier, moved)
+    assert all(not r.rule.startswith("deep.security.") for d in c.decisions for r in d.reasons)
+
+
+def test_new_deep_patterns(classifier: Classifier) -> None:
+    for line, rule in [
+        ("if not hmac.compare_digest(given, expected):", "constant_time"),
+        ("fd, path = tempfile.mkstemp()", "temp_files"),
+        ("parser = etree.XMLParser(resolve_entities=False)", "xml_entities"),
+        ("archive.extractall(dest)", "archive_members"),
+    ]:
+        d = only(run(classifier, modify("lib/x.py", ["x = 0"], [line])))
+        assert f"deep.pattern.{rule}" in rules(d), line
+
+
+def test_security_signals_are_tunable(default_config: LoadedConfig) -> None:
+    base = default_config.config.classify
+    diff = modify("net/redirects.py", ["a = 1"], ['if "//" in location:', "    raise InvalidURL()"])
+    assert only(run(Classifier(base), diff)).tier is Tier.DEEP
+    off = base.model_copy(update={"security_shapes": {}})
+    assert not any(
+        r.rule.startswith("deep.security.") for r in only(run(Classifier(off), diff)).reasons
+    )
+
+
+def test_annotations_alone_do_not_change_a_signature(classifier: Classifier) -> None:
+    d = only(
+        run(
+            classifier,
+            modify(
+                "lib/api.py",
+                ["def fetch(url, retries=3):"],
+                ["def fetch(url: str, retries: int = 3) -> bytes:"],
+            ),
+        )
+    )
+    assert "deep.public_signature" not in rules(d)
+    assert d.tier is not Tier.DEEP
+
+
+def test_dunder_methods_do_not_link_files(classifier: Classifier) -> None:
+    c = run(
+        classifier,
+        modify("a.py", ["x = 0"], ["    def __init__(self, a):"]),
+        modify("b.py", ["y = 0"], ["        super().__init__(a)"]),
+    )
+    assert all("deep.cross_file" not in rules(d) for d in c.decisions)
+
+
+def test_security_rules_keywords_cover_their_matches(default_config: LoadedConfig) -> None:
+    """The keyword prefilter is sound: every match of a shape or role contains a keyword."""
+    cfg = default_config.config.classify
+    texts = [
+        p.read_text(encoding="utf-8")
+        for p in (Path(__file__).parent / "data" / "routing").glob("*.diff")
+    ]
+    text = "\n".join(ln[1:] for t in texts for ln in t.splitlines())
+    rules_ = list(cfg.security_shapes.items()) + list(cfg.security_roles.items())
+    for name, rule in rules_:
+        for pattern in rule.patterns:
+            for m in re.finditer(pattern, text, re.MULTILINE):
+                found = m.group(0).lower()
+                assert any(k in found for k in rule.keywords), (name, pattern, found)
+
+
+def test_a_public_constant_list_edit_is_still_a_signature_change(classifier: Classifier) -> None:
+    d = only(run(classifier, modify("lib/api.py", ['NAMES = ["a"]'], ['NAMES = ["a", "b"]'])))
+    assert "deep.public_signature" in rules(d)

@@ -9,11 +9,32 @@ The rules come from the config's ``classify:`` section (defaults in
 2. the hunk only changes whitespace (indentation counts in Python and YAML) -> skipped;
 3. otherwise every rule is evaluated and the deepest tier any of them gives wins:
    deep  -- a security-sensitive path, a dangerous pattern in the changed lines, a dependency
-            manifest, a symbol changed in one file and used in another, a changed or removed
-            public signature, a symlink pointing out of the repository;
+            manifest, a security-domain signal (below), a symbol changed in one file and used
+            in another, a changed or removed public signature, a symlink pointing out of the
+            repository;
    logic -- changed control flow, or more changed lines of code than the threshold, or a large
             config change;
    fast  -- comments, docs, small config and small code changes.
+
+Security-domain signals
+-----------------------
+Real security fixes rarely contain a dangerous call; they change *how* security-relevant code
+behaves: a check added before a resource is used, a limit introduced, an allow or deny list
+edited, a regular expression tightened, a header dropped on redirect. The classifier looks for
+two things in a hunk:
+
+* a **shape** of the change (``security_shapes``: regular expressions over the changed lines,
+  like ``deep_patterns``) -- a guard that rejects input, a size or count limit, an allow/deny list,
+  a changed regular expression, a scheme/host/path check, a header or cookie handled, a sensitive
+  value dropped, escaping;
+* a **role** of the code (``security_roles``) -- what the code is for (redirects, headers and
+  cookies, authentication and sessions, TLS, keys and tokens, parsers of untrusted input, limits,
+  paths and file serving, access control, sandboxing, escaping), told by the file's path, the
+  hunk's function header, the file's imports and the identifiers in the hunk.
+
+Both are needed: a shape alone is ordinary code (``raise ValueError`` in a CLI), a role alone is
+the whole of an HTTP library. The reason names both: rule ``deep.security.<role>``, detail
+``<shape>: <line>; role <role>: <evidence>``. Only hunks with a shape pay for the role search.
 
 Every reason names its rule (``deep.pattern.shell_exec``) and what matched
 (``+12: subprocess.run(cmd, shell=True)``). Deterministic and pure: same diff and config, same
@@ -36,12 +57,18 @@ import pathspec
 
 from depthgate.diff import Diff, FileDiff, FileKind, FileStatus, Hunk, Line, LineKind
 from depthgate.languages import Language, Syntax, defined_name, detect, syntax
-from depthgate.routes import ClassifyConfig, PatternRule, Tier
+from depthgate.routes import ClassifyConfig, PatternRule, RoleRule, Tier
 
 SKIP = "skip"
 _RANK = {Tier.FAST.value: 0, Tier.LOGIC.value: 1, Tier.DEEP.value: 2}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+# An import line in any language the classifier knows: the file's imports tell its role.
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import\b|import\b|package\b|"
+    r"(?:const|let|var)[ \t]+[^=\n]+=[ \t]*require\()[^\n]*",
+    re.MULTILINE,
+)
 # Names too common to link two files by: a change to one of these says nothing cross-file.
 _COMMON_SYMBOLS = frozenset(
     """
@@ -111,6 +138,24 @@ class _PatternMatcher:
         )
 
 
+@dataclass(frozen=True)
+class _RoleMatcher:
+    name: str
+    regex: re.Pattern[str] | None
+    keywords: tuple[str, ...]
+    paths: _PathRule | None
+
+    @classmethod
+    def build(cls, name: str, rule: RoleRule) -> _RoleMatcher:
+        joined = "|".join(_scoped(p) for p in rule.patterns)
+        return cls(
+            name,
+            re.compile(joined, re.MULTILINE) if rule.patterns else None,
+            tuple(rule.keywords),
+            _PathRule(name, rule.paths) if rule.paths else None,
+        )
+
+
 class _PathRule:
     """A named list of gitignore-style globs (pathspec's semantics).
 
@@ -151,6 +196,11 @@ class _Definition:
     hunk: Hunk
     line: Line
     public: bool
+    key: str  # the signature as compared: whitespace (and Python's annotations) left out
+
+
+# reStructuredText markup: a line of documentation (a docstring's), not of code
+_PROSE = re.compile(r"``|^\s*(?::param\b|:returns?:|:raises?\b|\.\. )")
 
 
 class Classifier:
@@ -162,7 +212,13 @@ class Classifier:
         self.deep_path_rules = [_PathRule(n, g) for n, g in config.deep_paths.items()]
         self.manifests = _PathRule("manifest", config.manifests)
         self.patterns = [_PatternMatcher.build(n, r) for n, r in config.deep_patterns.items()]
-        self.keywords = _keyword_automaton(k for m in self.patterns for k in m.keywords)
+        self.shapes = [_PatternMatcher.build(n, r) for n, r in config.security_shapes.items()]
+        self.roles = [_RoleMatcher.build(n, r) for n, r in config.security_roles.items()]
+        # one automaton for the changed-line rules (patterns and shapes): one pass finds both
+        self.keywords = _keyword_automaton(
+            k for m in itertools.chain(self.patterns, self.shapes) for k in m.keywords
+        )
+        self.role_keywords = _keyword_automaton(k for r in self.roles for k in r.keywords)
         self.markers = [m.lower() for m in config.generated_markers]
 
     # ---------------------------------------------------------------------------------------
@@ -191,7 +247,12 @@ class Classifier:
         by_hunk: dict[int, HunkDecision] = {}
         for f, lang in live:
             path_reasons = self._path_reasons(f)
-            matchers = self._file_matchers(f, lang, views)
+            texts: dict[str, tuple[str, frozenset[str]]] = {}
+            matchers = self._file_matchers(f, lang, views, self.patterns, texts)
+            shapes: list[_PatternMatcher] = []
+            if self.roles and syntax(lang).is_code and not syntax(lang).is_docs:
+                shapes = self._file_matchers(f, lang, views, self.shapes, texts)
+            facts = _FileFacts(f)
             for hunk in f.hunks:
                 extra = cross.get(id(hunk), []) + signatures.get(id(hunk), [])
                 by_hunk[id(hunk)] = self._classify_hunk(
@@ -202,6 +263,8 @@ class Classifier:
                     path_reasons=path_reasons,
                     matchers=matchers,
                     extra=extra,
+                    shapes=shapes,
+                    facts=facts,
                 )
         decisions.extend(by_hunk.values())
         order = {id(h): i for i, h in enumerate(diff.hunks)}
@@ -293,6 +356,8 @@ class Classifier:
         path_reasons: list[Reason],
         matchers: list[_PatternMatcher],
         extra: list[Reason],
+        shapes: list[_PatternMatcher],
+        facts: _FileFacts,
     ) -> HunkDecision:
         syn = syntax(lang)
         changed = view.lines
@@ -303,7 +368,9 @@ class Classifier:
         reasons: list[Reason] = list(path_reasons)
         if f.kind is FileKind.SYMLINK:
             reasons.append(self._symlink_reason(hunk))
-        reasons.extend(_pattern_reasons(hunk, view, matchers))
+        reasons.extend(_pattern_reasons(view, matchers))
+        if shapes:
+            reasons.extend(self._security_reasons(facts, hunk, view, syn, shapes))
         reasons.extend(extra)
         reasons.extend(self._shape_reasons(changed, syn))
         tier = Tier(max((r.tier for r in reasons), key=_RANK.__getitem__))
@@ -318,17 +385,100 @@ class Classifier:
             "fast.symlink", "fast", f"symlink to {targets[0]!r}" if targets else "symlink"
         )
 
+    def _security_reasons(
+        self,
+        facts: _FileFacts,
+        hunk: Hunk,
+        view: _Changed,
+        syn: Syntax,
+        shapes: list[_PatternMatcher],
+    ) -> list[Reason]:
+        """``deep.security.<role>`` when the change has a shape and the code has a role.
+
+        Shapes are looked for in the changed lines of code that the change really changes:
+        comment lines are left out, and so are lines moved to or from another function (the
+        same text deleted under one hunk header and added under another: a refactor). A line
+        moved within its function stays: a check moved before a use is a change of behaviour.
+        """
+        moved = facts.moved
+        lines = [
+            ln
+            for ln in view.lines
+            if not (syn.comment and syn.comment.match(ln.text))
+            and not _PROSE.search(ln.text)
+            and not (moved and _moved_away(moved.get((ln.kind, ln.text.strip())), hunk))
+        ]
+        hits = list(_pattern_hits(_Changed(lines, "\n".join(ln.text for ln in lines)), shapes))
+        if not hits:
+            return []
+        f = facts.file
+        roles = self._roles(f, hunk, view, facts.imports)
+        if not roles:
+            return []
+        shape, line = hits[0]
+        role, evidence = roles[0]
+        more = [m.name for m, _ in hits[1:]] + [r for r, _ in roles[1:]]
+        also = f" (also: {', '.join(dict.fromkeys(more))})" if more else ""
+        return [
+            Reason(
+                f"deep.security.{role}",
+                "deep",
+                f"{shape.name}: {_quote(line)}; role {role}: {evidence}{also}",
+            )
+        ]
+
+    def _roles(
+        self, f: FileDiff, hunk: Hunk, view: _Changed, imports: str
+    ) -> list[tuple[str, str]]:
+        """Every role of the hunk's code with its evidence, the most direct evidence first: the
+        role's path globs, the function header, the changed lines, the file's path, the file's
+        imports, then the hunk's context lines (config order among equals)."""
+        context = [ln for ln in hunk.lines if ln.kind is LineKind.CONTEXT]
+        texts: list[tuple[str, list[Line] | None, str]] = [
+            ("in the function header", None, hunk.section),
+            ("", view.lines, view.text),
+            ("in the path", None, f.path),
+            ("in the imports", None, imports),
+            ("", context, "\n".join(ln.text for ln in context)),
+        ]
+        present: frozenset[str] = frozenset()
+        if self.role_keywords is not None:
+            lowered = "\n".join(t for _, _, t in texts).lower()
+            present = frozenset(k for _end, k in self.role_keywords.iter(lowered))
+        found: list[tuple[int, int, str, str]] = []
+        for order, role in enumerate(self.roles):
+            glob = role.paths.match(f.path) if role.paths is not None else None
+            if glob is not None:
+                found.append((0, order, role.name, f"path matches {glob!r}"))
+                continue
+            if role.regex is None or (role.keywords and present.isdisjoint(role.keywords)):
+                continue
+            for rank, (source, lines, text) in enumerate(texts):
+                m = role.regex.search(text)
+                if m is not None:
+                    where = source
+                    if lines is not None:
+                        where = "on " + _where(lines[text.count("\n", 0, m.start())])
+                    found.append((rank, order, role.name, f"{m.group(0)[:40]!r} {where}"))
+                    break
+        return [(name, evidence) for _r, _o, name, evidence in sorted(found)]
+
     def _file_matchers(
-        self, f: FileDiff, lang: Language, views: dict[int, _Changed]
+        self,
+        f: FileDiff,
+        lang: Language,
+        views: dict[int, _Changed],
+        rules: list[_PatternMatcher],
+        texts: dict[str, tuple[str, frozenset[str]]],
     ) -> list[_PatternMatcher]:
-        """The pattern rules that match somewhere in the file's changed lines.
+        """The rules that match somewhere in the file's changed lines.
 
         One pass per rule over the whole file instead of one per hunk: most rules match no
         hunk of most files, and this is where the classifier spends its time on large PRs.
+        ``texts`` keeps the file's texts and their keywords between calls.
         """
-        texts: dict[str, tuple[str, frozenset[str]]] = {}
         out = []
-        for matcher in self.patterns:
+        for matcher in rules:
             if matcher.languages and lang not in matcher.languages:
                 continue
             if matcher.lines not in texts:
@@ -406,8 +556,20 @@ class Classifier:
                         starts = list(itertools.accumulate(lengths, initial=0))
                     line = changed[bisect.bisect_right(starts, m.start()) - 1]
                     public = bool(syn.public and syn.public.search(line.text))
-                    found.append(_Definition(name, f.path, hunk, line, public))
+                    key = _unannotated(line.text) if lang is Language.PYTHON else line.text
+                    found.append(_Definition(name, f.path, hunk, line, public, _squash(key)))
         return found
+
+    @staticmethod
+    def _unchanged(definitions: list[_Definition]) -> set[tuple[str, str]]:
+        """(path, name) of definitions deleted and added with the same signature: moved or only
+        re-annotated, so neither their callers nor their signature changed."""
+        old = {(d.path, d.name, d.key) for d in definitions if d.line.kind is LineKind.DELETED}
+        return {
+            (d.path, d.name)
+            for d in definitions
+            if d.line.kind is LineKind.ADDED and (d.path, d.name, d.key) in old
+        }
 
     def _cross_file(
         self,
@@ -416,8 +578,14 @@ class Classifier:
         definitions: list[_Definition],
     ) -> dict[int, list[Reason]]:
         symbols: dict[str, _Definition] = {}
+        unchanged = self._unchanged(definitions)
         for d in definitions:
-            if len(d.name) >= self.config.min_symbol_length and d.name not in _COMMON_SYMBOLS:
+            if (
+                len(d.name) >= self.config.min_symbol_length
+                and d.name not in _COMMON_SYMBOLS
+                and not (d.name.startswith("__") and d.name.endswith("__"))  # __init__ & co.
+                and (d.path, d.name) not in unchanged
+            ):
                 symbols.setdefault(d.name, d)
         if not symbols:
             return {}
@@ -464,7 +632,7 @@ class Classifier:
             new = added_in_file.get((d.path, d.name))
             if new is None:
                 reason = Reason("deep.public_api_removed", "deep", f"{_quote(d.line)} removed")
-            elif _squash(new.line.text) != _squash(d.line.text):
+            elif new.key != d.key:
                 reason = Reason(
                     "deep.public_signature",
                     "deep",
@@ -498,6 +666,39 @@ def _keyword_automaton(keywords: Iterable[str]) -> ahocorasick.Automaton | None:
     return automaton
 
 
+def _moved_away(sections: set[str] | None, hunk: Hunk) -> bool:
+    return bool(sections) and sections != {hunk.section}
+
+
+class _FileFacts:
+    """What the security signals need of a file, found once, when a hunk first needs it."""
+
+    def __init__(self, file: FileDiff) -> None:
+        self.file = file
+
+    @cached_property
+    def imports(self) -> str:
+        return "\n".join(
+            _IMPORT.findall("\n".join(ln.text for h in self.file.hunks for ln in h.lines))
+        )
+
+    @cached_property
+    def moved(self) -> dict[tuple[LineKind, str], set[str]]:
+        """(kind, text) of a changed line -> the hunk headers under which the same text is
+        changed the other way (deleted for an added line, added for a deleted one)."""
+        sides: dict[tuple[LineKind, str], set[str]] = {}
+        for h in self.file.hunks:
+            for ln in h.lines:
+                if ln.kind is not LineKind.CONTEXT and not ln.text.isspace() and ln.text:
+                    sides.setdefault((ln.kind, ln.text.strip()), set()).add(h.section)
+        flip = {LineKind.ADDED: LineKind.DELETED, LineKind.DELETED: LineKind.ADDED}
+        return {
+            (kind, text): sides[(flip[kind], text)]
+            for kind, text in sides
+            if (flip[kind], text) in sides
+        }
+
+
 class _Changed(NamedTuple):
     """A hunk's added and deleted lines, and their texts joined: built once per hunk."""
 
@@ -510,21 +711,25 @@ def _view(hunk: Hunk) -> _Changed:
     return _Changed(lines, "\n".join(ln.text for ln in lines))
 
 
-def _pattern_reasons(
-    hunk: Hunk, view: _Changed, matchers: list[_PatternMatcher]
-) -> Iterable[Reason]:
-    """Which of the file's matching rules match in this hunk, and on which line."""
+def _pattern_hits(
+    view: _Changed, matchers: list[_PatternMatcher]
+) -> Iterable[tuple[_PatternMatcher, Line]]:
+    """Which of the file's matching rules match in these changed lines, and on which line."""
     selections: dict[str, tuple[list[Line], str]] = {"changed": view}
     for matcher in matchers:
         if matcher.lines not in selections:
             kinds = _KINDS[matcher.lines]
-            lines = [ln for ln in hunk.lines if ln.kind in kinds]
+            lines = [ln for ln in view.lines if ln.kind in kinds]
             selections[matcher.lines] = (lines, "\n".join(ln.text for ln in lines))
         lines, text = selections[matcher.lines]
         m = matcher.regex.search(text)
         if m is not None:
-            line = lines[text.count("\n", 0, m.start())]
-            yield Reason(f"deep.pattern.{matcher.name}", "deep", _quote(line))
+            yield matcher, lines[text.count("\n", 0, m.start())]
+
+
+def _pattern_reasons(view: _Changed, matchers: list[_PatternMatcher]) -> Iterable[Reason]:
+    for matcher, line in _pattern_hits(view, matchers):
+        yield Reason(f"deep.pattern.{matcher.name}", "deep", _quote(line))
 
 
 def _whitespace_only(changed: list[Line], syn: Syntax) -> bool:
@@ -544,6 +749,26 @@ def _whitespace_only(changed: list[Line], syn: Syntax) -> bool:
 
 def _squash(text: str) -> str:
     return "".join(text.split())
+
+
+_BRACKETS = re.compile(r"\[[^\[\]]*\]")
+_RETURN_ANNOTATION = re.compile(r"\)\s*->[^\n]*?:\s*(#.*)?$")
+_PARAM_ANNOTATION = re.compile(r":[^,=()]+(?=[,=)])")
+
+
+def _unannotated(text: str) -> str:
+    """A Python definition line without its type annotations: ``def f(a: int) -> str:`` and
+    ``def f(a):`` are the same signature to a caller."""
+    text = text.strip()
+    if not text.startswith(("def ", "async def ")):
+        return text  # a class or a constant: brackets there are values, not annotations
+    text = _RETURN_ANNOTATION.sub("):", text)
+    for _ in range(4):  # generics nest: dict[str, list[int]]
+        stripped = _BRACKETS.sub("", text)
+        if stripped == text:
+            break
+        text = stripped
+    return _PARAM_ANNOTATION.sub("", text)
 
 
 def _where(line: Line) -> str:

@@ -202,14 +202,45 @@ class PatternRule(_Strict):
     @field_validator("patterns")
     @classmethod
     def _compiles(cls, v: list[str]) -> list[str]:
-        for i, pattern in enumerate(v):
-            try:
-                re.compile(pattern)  # compiled again, joined, by the classifier
-            except re.error as exc:
-                raise ValueError(
-                    f"patterns[{i}] is not a valid regular expression: {exc}"
-                ) from None
-        return v
+        return _check_patterns(v)
+
+
+def _check_patterns(v: list[str]) -> list[str]:
+    for i, pattern in enumerate(v):
+        try:
+            re.compile(pattern)  # compiled again, joined, by the classifier
+        except re.error as exc:
+            raise ValueError(f"patterns[{i}] is not a valid regular expression: {exc}") from None
+    return v
+
+
+class RoleRule(_Strict):
+    """A security role of the code (what it is for), told by its file, imports and identifiers.
+
+    A role alone never decides a tier: a hunk goes deep when it has a role *and* one of
+    ``security_shapes`` matches its changed lines.
+    """
+
+    # Over the hunk's file path, function header, the file's import lines and the hunk's lines.
+    patterns: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)  # prefilter, as in PatternRule
+    paths: list[str] = Field(default_factory=list)  # gitignore-style globs: the file's role
+
+    @field_validator("keywords")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [k.lower() for k in v]
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        return _check_patterns(v)
+
+    @model_validator(mode="after")
+    def _some_evidence(self) -> RoleRule:
+        if not self.patterns and not self.paths:
+            raise ValueError("a role needs patterns or paths")
+        return self
 
 
 class ClassifyConfig(_Strict):
@@ -219,6 +250,9 @@ class ClassifyConfig(_Strict):
     generated_markers: list[str] = Field(default_factory=list)
     deep_paths: dict[str, list[str]] = Field(default_factory=dict)
     deep_patterns: dict[str, PatternRule] = Field(default_factory=dict)
+    # Security-domain signals: a hunk whose code has a role and whose change has a shape is deep.
+    security_roles: dict[str, RoleRule] = Field(default_factory=dict)
+    security_shapes: dict[str, PatternRule] = Field(default_factory=dict)
     manifests: list[str] = Field(default_factory=list)
     skip_deleted_files: bool = True
     cross_file: bool = True

@@ -1,0 +1,1 @@
+"""Benchmarks and evaluations (run as scripts: .venv/bin/python bench/<name>.py)."""
