@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/review_bench.py
 	$(BIN)/python bench/token_estimate.py
 	$(BIN)/python bench/action_bench.py
+	$(BIN)/python bench/webhook_load.py
 
 golden: install
 	$(BIN)/python scripts/regen_golden_diffs.py

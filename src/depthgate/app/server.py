@@ -18,6 +18,7 @@ import logging
 import time
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -52,10 +53,17 @@ async def _read_capped(request: Request, cap: int) -> bytes:
     return b"".join(chunks)
 
 
+WRITER_THREADS = 4
+
+
 def create_app(app: App, queue: Queue, settings: AppSettings, metrics: Metrics) -> Starlette:
     settings.require_webhook_secret()
     secrets = settings.webhook_secrets
     cap = settings.max_body_bytes
+    # The store takes one write at a time anyway (huey's SQLite storage holds a lock around
+    # every transaction): a few threads waiting for it, not the 40 of the default pool, keep
+    # the GIL free for the event loop under load.
+    writers = CapacityLimiter(WRITER_THREADS)
 
     def answer(outcome: str, status: int, started: float, **body: Any) -> JSONResponse:
         metrics.deliveries.labels(outcome).inc()
@@ -116,7 +124,9 @@ def create_app(app: App, queue: Queue, settings: AppSettings, metrics: Metrics) 
         except ValueError as exc:
             return answer("bad_request", 400, started, error=str(exc))
         try:
-            accepted = await run_in_threadpool(queue.accept, spec, body, time.time())
+            accepted = await to_thread.run_sync(
+                queue.accept, spec, body, time.time(), limiter=writers
+            )
         except Exception:  # answer 500: GitHub records a failed delivery
             log.exception(
                 "delivery %s could not be stored; GitHub marks it failed: redeliver it (or run "
