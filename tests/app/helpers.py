@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from depthgate.app.settings import AppSettings
 from depthgate.app.signature import sign
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "webhooks"
 SECRET = "test-webhook-secret"  # noqa: S105 - a test value
@@ -112,3 +121,66 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 45.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextmanager
+def worker(
+    settings: AppSettings,
+    tmp: Path,
+    *,
+    handlers: str = "tests.app.recording",
+    args: tuple[str, ...] = ("--workers", "2"),
+    **env: str,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``depthgate worker`` as a process of its own (stopped with SIGTERM, else killed, on
+    exit), with short leases, reaping and no backoff; its log goes to ``tmp``."""
+    full = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DEPTHGATE_", "DG_TEST_"))},
+        "PYTHONPATH": str(ROOT),
+        "DEPTHGATE_APP_ID": settings.app_id or "",
+        "DEPTHGATE_PRIVATE_KEY": settings.private_key or "",
+        "DEPTHGATE_QUEUE_URL": settings.queue_url,
+        "DEPTHGATE_JOB_LEASE_S": "1",
+        "DEPTHGATE_REAP_INTERVAL_S": "0.2",
+        "DEPTHGATE_RETRY_BACKOFF_S": "0",
+        "DG_TEST_POSTS": str(tmp / "posts.db"),
+        "DG_TEST_FLAG": str(tmp / "flag"),
+        **env,
+    }
+    log = (tmp / f"worker-{time.monotonic_ns()}.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "depthgate.app",
+            "worker",
+            "--handlers",
+            handlers,
+            *args,
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=full,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        log.close()

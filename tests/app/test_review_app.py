@@ -6,12 +6,8 @@ processes killed before and after posting post exactly once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +24,11 @@ from depthgate.app.server import create_app
 from depthgate.app.settings import AppSettings
 from depthgate.routes import load_config
 from tests.app.harness import Harness
-from tests.app.helpers import LiveServer, body_of, headers, pr_payload
+from tests.app.helpers import LiveServer, body_of, headers, pr_payload, wait_for, worker
 from tests.fakes.github import FakeGitHub, serve_github
 from tests.fakes.samples import FILES, UTIL_V2, routes
 from tests.fakes.upstream import Behavior, FakeUpstream, error
 
-ROOT = Path(__file__).resolve().parents[2]
 APP_ID = 4242
 REPO, N = "octo/repo", 7
 H1, H2 = "a" * 40, "b" * 40
@@ -171,51 +166,21 @@ def test_a_job_that_fails_for_good_marks_the_check_run(world: World) -> None:
 # Worker processes, killed
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
 @contextmanager
 def review_worker(
     settings: AppSettings, world: World, tmp: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("DEPTHGATE_")},
-        "PYTHONPATH": str(ROOT),
-        "DEPTHGATE_APP_ID": str(APP_ID),
-        "DEPTHGATE_PRIVATE_KEY": settings.private_key or "",
-        "DEPTHGATE_QUEUE_URL": settings.queue_url,
-        "DEPTHGATE_JOB_LEASE_S": "1",
-        "DEPTHGATE_REAP_INTERVAL_S": "0.2",
-        "DEPTHGATE_RETRY_BACKOFF_S": "0",
-        "DEPTHGATE_GATEWAY_URL": world.up.url,
-        "DEPTHGATE_GATEWAY_KEY": KEY,
-        "GITHUB_API_URL": world.gh.url,
-    }
-    log = (tmp / f"worker-{time.monotonic_ns()}.log").open("wb")
-    argv = [sys.executable, "-m", "depthgate.app", "worker", "--config", str(world.routes_path)]
-    proc = subprocess.Popen(
-        [*argv, "--workers", "1", "--log-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    """A worker process running the real review handler against the fakes."""
+    with worker(
+        settings,
+        tmp,
+        handlers="depthgate.app.handlers",
+        args=("--config", str(world.routes_path), "--workers", "1"),
+        DEPTHGATE_GATEWAY_URL=world.up.url,
+        DEPTHGATE_GATEWAY_KEY=KEY,
+        GITHUB_API_URL=world.gh.url,
+    ) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        log.close()
 
 
 def posted_reviews(gh: FakeGitHub) -> int:

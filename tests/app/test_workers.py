@@ -4,14 +4,8 @@ burst of 100 PR events, and 20 concurrent copies of one delivery over HTTP."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,64 +21,7 @@ from depthgate.app.settings import AppSettings
 from depthgate.app.surface import REVIEW_EVENTS
 from tests.app import recording
 from tests.app.harness import Harness
-from tests.app.helpers import LiveServer, body_of, headers, pr_payload
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 45.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
-@contextmanager
-def worker(settings: AppSettings, tmp: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    full = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DEPTHGATE_", "DG_TEST_"))},
-        "PYTHONPATH": str(ROOT),
-        "DEPTHGATE_APP_ID": settings.app_id or "",
-        "DEPTHGATE_PRIVATE_KEY": settings.private_key or "",
-        "DEPTHGATE_QUEUE_URL": settings.queue_url,
-        "DEPTHGATE_JOB_LEASE_S": "1",
-        "DEPTHGATE_REAP_INTERVAL_S": "0.2",
-        "DEPTHGATE_RETRY_BACKOFF_S": "0",
-        "DG_TEST_POSTS": str(tmp / "posts.db"),
-        "DG_TEST_FLAG": str(tmp / "flag"),
-        **env,
-    }
-    log = (tmp / f"worker-{time.monotonic_ns()}.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "depthgate.app",
-            "worker",
-            "--handlers",
-            "tests.app.recording",
-            "--workers",
-            "2",
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=full,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        log.close()
+from tests.app.helpers import LiveServer, body_of, headers, pr_payload, wait_for, worker
 
 
 def _deliver(queue: Queue, payload: dict[str, object], delivery: str) -> str:
