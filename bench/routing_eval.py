@@ -86,7 +86,7 @@ class CaseResult:
     case: EvalCase
     fix_hunks: list[HunkResult] = field(default_factory=list)
     other_hunks: list[HunkResult] = field(default_factory=list)  # ordinary, or not the fix
-    deep_tokens: int = 0  # sent to the deep tier's alias (with the packaged tiers: logic too)
+    deep_tokens: int = 0  # sent to the deep tier's alias (all tiers mapped to it)
     deep_tier_tokens: int = 0  # of the deep tier's tasks alone
     all_deep_tokens: int = 0
 
@@ -265,8 +265,8 @@ def render(report: Report, *, verbose: bool = False) -> str:
         f"{sum(c.all_deep_tokens for c in report.cases):,} est. input tokens, fixes + ordinary)"
         f"   target <= {TARGETS['deep_token_share']:.0%}",
         f"  of which deep-tier tasks: {report.deep_tier_token_share():.1%} "
-        f"({sum(c.deep_tier_tokens for c in report.cases):,}; the rest is logic-tier work, "
-        f"which the packaged tiers also send to the deep alias)",
+        f"({sum(c.deep_tier_tokens for c in report.cases):,}; any rest is work of another tier "
+        f"that the config's tiers also send to the deep alias)",
         f"  deep only by a security-domain signal: {report.over_escalation_by_security():.1%}",
         "over-escalated hunks by the rule that sent them deep: "
         + ", ".join(f"{k} {v}" for k, v in report.over_escalation_by_rule().items()),

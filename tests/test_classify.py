@@ -62,10 +62,40 @@ def test_workflow_change_is_deep(classifier: Classifier) -> None:
     assert "deep.path.ci_workflow" in rules(d)
 
 
-def test_auth_module_is_deep(classifier: Classifier) -> None:
-    d = only(run(classifier, modify("src/app/auth/tokens.py", ["TTL = 60"], ["TTL = 120"])))
+def test_a_refactor_in_an_auth_module_is_not_deep(classifier: Classifier) -> None:
+    """A security path is a role of the code, not a verdict: a rename, a log line or a
+    reformatting inside auth/login.py is reviewed like any other code."""
+    old = [
+        "    ok = verify(user, password)",
+        "    return ok",
+    ]
+    new = [
+        '    log.debug("login attempt for %s", user.name)',
+        "    result = verify(",
+        "        user,",
+        "        password,",
+        "    )",
+        "    return result",
+    ]
+    d = only(run(classifier, modify("src/app/auth/login.py", old, new)))
+    assert d.tier is not Tier.DEEP, d.reasons
+    assert not any(r.rule.startswith("deep.") for r in d.reasons)
+
+
+def test_an_ownership_check_in_an_auth_module_is_deep(classifier: Classifier) -> None:
+    old = ["    session = start_session(user)"]
+    new = [
+        "    if account.owner_id != user.id:",
+        "        raise PermissionDenied()",
+        "    session = start_session(user)",
+    ]
+    d = only(run(classifier, modify("src/app/auth/login.py", old, new)))
     assert d.tier is Tier.DEEP
-    assert "deep.path.auth" in rules(d)
+    reason = next(r for r in d.reasons if r.rule.startswith("deep.security."))
+    assert reason.rule == "deep.security.authentication", reason
+    assert reason.detail.startswith("rejects_input: +12: raise PermissionDenied()"), reason
+    assert "; role authentication: path matches 'auth/'" in reason.detail
+    assert not any(r.rule.startswith("deep.path.") for r in d.reasons)
 
 
 def test_whitespace_only_is_skipped(classifier: Classifier) -> None:
@@ -132,9 +162,12 @@ def test_deleted_files_are_skipped_unless_security_relevant(classifier: Classifi
             f"+++ /dev/null\n@@ -1,2 +0,0 @@\n-a = 1\n-b = 2\n"
         )
 
-    c = run(classifier, delete("src/util.py"), delete("src/auth/guard.py"))
+    c = run(classifier, delete("src/util.py"), delete("src/auth/guard.py"), delete("CODEOWNERS"))
     assert [s.path for s in c.skipped_files] == ["src/util.py"]
-    assert c.decisions[1].tier is Tier.DEEP
+    # a security role: reviewed, so that a removed check is seen; deep only with a shape
+    assert c.decisions[1].skip is None
+    assert c.decisions[1].tier is not Tier.DEEP
+    assert c.decisions[2].tier is Tier.DEEP  # any change to CODEOWNERS is deep
 
 
 @pytest.mark.parametrize(
@@ -178,7 +211,10 @@ def test_removed_lines_count_too(classifier: Classifier) -> None:
         ("app/migrations/0002_add.py", "migrations"),
         ("CODEOWNERS", "permissions"),
         (".env.production", "secrets"),
-        ("pkg/crypto/aes.go", "crypto"),
+        ("deploy/tls/server.pem", "secrets"),
+        ("etc/sudoers.d/deploy", "permissions"),
+        ("policies/admin-policy.json", "permissions"),
+        (".github/actions/setup/action.yml", "ci_workflow"),
     ],
 )
 def test_sensitive_paths_are_deep(classifier: Classifier, path: str, rule: str) -> None:
@@ -196,14 +232,62 @@ def test_dependency_manifest_is_deep(classifier: Classifier) -> None:
 def test_cross_file_symbol_is_deep_on_both_sides(classifier: Classifier) -> None:
     c = run(
         classifier,
-        modify("lib/rates.py", ["x = 0"], ["def convert_currency(amount, rate):"]),
-        modify("app/views.py", ["y = 0"], ["total = convert_currency(t, r)"]),
+        modify(
+            "lib/rates.py",
+            ["def convert_currency(amount):"],
+            ["def convert_currency(amount, rate):"],
+        ),
+        modify("app/views.py", ["total = convert_currency(t)"], ["total = convert_currency(t, r)"]),
     )
     lib, app = c.decisions
     assert lib.tier is Tier.DEEP
     assert app.tier is Tier.DEEP
-    assert any("used in app/views.py" in r.detail for r in lib.reasons)
-    assert any("changed in lib/rates.py" in r.detail for r in app.reasons)
+    assert any(
+        r.rule == "deep.cross_file" and "used in app/views.py" in r.detail for r in lib.reasons
+    )
+    assert any(
+        r.rule == "deep.cross_file"
+        and "required parameter 'rate' added in lib/rates.py" in r.detail
+        for r in app.reasons
+    )
+
+
+def test_a_new_or_compatible_symbol_does_not_link_files(classifier: Classifier) -> None:
+    """Only a definition whose signature changed (or that was removed) links two files: a new
+    function and its first caller, or an optional parameter added, are ordinary work."""
+    new = run(
+        classifier,
+        modify("lib/rates.py", ["x = 0"], ["def convert_currency(amount, rate):"]),
+        modify("app/views.py", ["y = 0"], ["total = convert_currency(t, r)"]),
+    )
+    optional = run(
+        classifier,
+        modify(
+            "lib/rates.py",
+            ["def convert_currency(amount):"],
+            ["def convert_currency(amount, rate=1):"],
+        ),
+        modify("app/views.py", ["total = convert_currency(t)"], ["total = convert_currency(t, 2)"]),
+    )
+    for c in (new, optional):
+        assert all("deep.cross_file" not in rules(d) for d in c.decisions)
+        assert all(d.tier is not Tier.DEEP for d in c.decisions)
+
+
+def test_a_removed_symbol_links_files_only_where_a_use_is_added(classifier: Classifier) -> None:
+    removed = modify("lib/rates.py", ["def convert_currency(amount):", "    return amount"], [])
+    cleanup = run(
+        classifier,
+        removed,
+        modify("app/views.py", ["total = convert_currency(t)"], ["total = t"]),
+    )
+    assert all("deep.cross_file" not in rules(d) for d in cleanup.decisions)
+    dangling = run(
+        classifier,
+        removed,
+        modify("app/views.py", ["total = t"], ["total = convert_currency(t)"]),
+    )
+    assert all("deep.cross_file" in rules(d) for d in dangling.decisions)
 
 
 def test_common_names_do_not_link_files(classifier: Classifier) -> None:
@@ -220,6 +304,7 @@ def test_public_signature_change_and_removal(classifier: Classifier) -> None:
         run(classifier, modify("lib/api.py", ["def fetch(url):"], ["def fetch(url, timeout):"]))
     )
     assert "deep.public_signature" in rules(changed)
+    assert any("required parameter 'timeout' added" in r.detail for r in changed.reasons)
     private = only(
         run(classifier, modify("lib/api.py", ["def _fetch(url):"], ["def _fetch(url, t):"]))
     )
@@ -469,6 +554,82 @@ def test_security_rules_keywords_cover_their_matches(default_config: LoadedConfi
                 assert any(k in found for k in rule.keywords), (name, pattern, found)
 
 
-def test_a_public_constant_list_edit_is_still_a_signature_change(classifier: Classifier) -> None:
+def test_a_public_constant_edit_is_not_a_signature_change(classifier: Classifier) -> None:
     d = only(run(classifier, modify("lib/api.py", ['NAMES = ["a"]'], ['NAMES = ["a", "b"]'])))
-    assert "deep.public_signature" in rules(d)
+    assert "deep.public_signature" not in rules(d)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "change"),
+    [
+        ("def fetch(url, b):", "def fetch(url):", "parameter 'b' removed"),
+        ("def fetch(a, b):", "def fetch(b, a):", "parameters reordered"),
+        ("def fetch(a, b=1):", "def fetch(a, b=2):", "default of 'b' changed"),
+        ("def fetch(a, b=1):", "def fetch(a, b):", "parameter 'b' made required"),
+        ("def fetch(url) -> str:", "def fetch(url) -> bytes:", "return type 'str' -> 'bytes'"),
+        ("def fetch(url):", "def fetch(url, timeout=5):", None),
+        ("def fetch(url, *, retries=3):", "def fetch(url, *, timeout=1, retries=3):", None),
+        ("def fetch(url, b=1, **kw):", "def fetch(url, b=1, c=2, **kw):", None),
+        ("def fetch(url) -> dict:", "def fetch(url) -> dict[str, int]:", None),
+        ("def fetch(url) -> Optional[str]:", "def fetch(url) -> str | None:", None),
+        ("def fetch(url) -> 'Page':", "def fetch(url) -> Page:", None),
+    ],
+)
+def test_what_counts_as_a_public_signature_change(
+    classifier: Classifier, old: str, new: str, change: str | None
+) -> None:
+    d = only(run(classifier, modify("lib/api.py", [old], [new])))
+    found = [r.detail for r in d.reasons if r.rule == "deep.public_signature"]
+    if change is None:
+        assert not found
+        assert d.tier is not Tier.DEEP
+    else:
+        assert len(found) == 1
+        assert found[0].endswith(f": {change}")
+
+
+def test_a_multi_line_signature_is_read_whole(classifier: Classifier) -> None:
+    old = ["def fetch(url, timeout=5) -> bytes:"]
+    new = ["def fetch(", "    url: str,", "    timeout: float = 5,", ") -> bytes:"]
+    d = only(run(classifier, modify("lib/api.py", old, new)))
+    assert "deep.public_signature" not in rules(d)
+
+
+def test_a_changed_guard_condition_is_a_security_shape(classifier: Classifier) -> None:
+    """The condition of a guard changed while its unchanged body rejects: the shape is seen
+    through the body, which is context."""
+    diff = (
+        "diff --git a/lib/jwt_claims.py b/lib/jwt_claims.py\n--- a/lib/jwt_claims.py\n"
+        "+++ b/lib/jwt_claims.py\n"
+        "@@ -10,3 +10,3 @@ def check_issuer(payload, issuer):\n"
+        '-    if payload["iss"] not in issuer:\n'
+        '+    if payload["iss"] != issuer:\n'
+        '         raise InvalidIssuerError("Invalid issuer")\n'
+        "     return payload\n"
+    )
+    d = only(run(classifier, diff))
+    assert d.tier is Tier.DEEP
+    reason = next(r for r in d.reasons if r.rule.startswith("deep.security."))
+    assert reason.rule == "deep.security.keys_tokens", reason
+    # the shape is read through the unchanged body, quoted as context (" 11:")
+    assert reason.detail.startswith('rejects_input:  11: raise InvalidIssuerError("Invalid'), reason
+    assert "(also: guard)" in reason.detail
+
+
+def test_an_early_exit_before_a_check_is_a_security_shape(classifier: Classifier) -> None:
+    diff = (
+        "diff --git a/app/sandbox.py b/app/sandbox.py\n--- a/app/sandbox.py\n"
+        "+++ b/app/sandbox.py\n"
+        "@@ -20,3 +20,6 @@ def getattr(self, obj, attribute):\n"
+        "         value = getattr(obj, attribute)\n"
+        "+        wrapped = self.wrap(value)\n"
+        "+        if wrapped is not None:\n"
+        "+            return wrapped\n"
+        "         if self.is_safe_attribute(obj, attribute, value):\n"
+        "             return value\n"
+    )
+    d = only(run(classifier, diff))
+    assert d.tier is Tier.DEEP
+    reason = next(r for r in d.reasons if r.rule.startswith("deep.security."))
+    assert reason.rule == "deep.security.sandboxing", reason
+    assert reason.detail.startswith("check_call: +23: return wrapped"), reason

@@ -45,6 +45,12 @@ def test_write_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().out.count(": current") == 3
     # a routing change makes the blocks stale
     changed = tmp_path / "routes.yaml"
-    changed.write_text(Path(CONFIG).read_text().replace("logic: review-deep", "logic: review-fast"))
+    original = Path(CONFIG).read_text()
+    changed.write_text(original)
+    assert main(["instructions", "--write", "--root", str(tmp_path), "--config", str(changed)]) == 0
+    capsys.readouterr()
+    rerouted = original.replace("  logic: review-fast", "  logic: review-deep")
+    assert rerouted != original
+    changed.write_text(rerouted)
     assert main(["instructions", "--check", "--root", str(tmp_path), "--config", str(changed)]) == 1
     assert "CLAUDE.md: stale" in capsys.readouterr().out

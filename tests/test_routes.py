@@ -154,7 +154,7 @@ def test_classify_rules_merge_by_name_and_can_be_switched_off() -> None:
     cfg = parse_config(text, "g.yaml").classify
     assert cfg.deep_paths["billing"] == ["billing/"]
     assert "migrations" not in cfg.deep_paths
-    assert "auth" in cfg.deep_paths  # defaults kept
+    assert "ci_workflow" in cfg.deep_paths  # defaults kept
     assert "lockfile" not in cfg.skip_paths
     assert cfg.logic_min_changed_lines == 3
 

@@ -8,10 +8,12 @@ The rules come from the config's ``classify:`` section (defaults in
    pure rename or copy, mode-only, empty, deleted) -> every hunk of it is skipped with that reason;
 2. the hunk only changes whitespace (indentation counts in Python and YAML) -> skipped;
 3. otherwise every rule is evaluated and the deepest tier any of them gives wins:
-   deep  -- a security-sensitive path, a dangerous pattern in the changed lines, a dependency
-            manifest, a security-domain signal (below), a symbol changed in one file and used
-            in another, a changed or removed public signature, a symlink pointing out of the
-            repository;
+   deep  -- a path where any change is security-relevant (CI workflows, CODEOWNERS, policy
+            files, keys and certificates, ``.env``; containers, IaC, migrations), a dangerous
+            pattern in the changed lines, a dependency manifest, a security-domain signal
+            (below), a symbol whose definition changed in one file and that is used in
+            another changed file, a public signature whose parameters or return changed, a
+            removed public definition, a symlink pointing out of the repository;
    logic -- changed control flow, or more changed lines of code than the threshold, or a large
             config change;
    fast  -- comments, docs, small config and small code changes.
@@ -30,7 +32,9 @@ two things in a hunk:
 * a **role** of the code (``security_roles``) -- what the code is for (redirects, headers and
   cookies, authentication and sessions, TLS, keys and tokens, parsers of untrusted input, limits,
   paths and file serving, access control, sandboxing, escaping), told by the file's path, the
-  hunk's function header, the file's imports and the identifiers in the hunk.
+  hunk's function header, the file's imports and the identifiers in the hunk. Security paths of
+  code (``auth/``, ``*session*``, ``*jwt*``, ``*crypto*``, ``*ssl*``) are roles: a rename or a
+  log line in ``auth/login.py`` is ordinary, an ownership check added there is deep.
 
 Both are needed: a shape alone is ordinary code (``raise ValueError`` in a CLI), a role alone is
 the whole of an HTTP library. The reason names both: rule ``deep.security.<role>``, detail
@@ -197,7 +201,21 @@ class _Definition:
     line: Line
     public: bool
     key: str  # the signature as compared: whitespace (and Python's annotations) left out
+    kind: str  # "function" | "class" | "constant"
+    language: Language
 
+
+# A condition line that opens a block (Python or C-family), and the body of a guard: what a
+# changed condition guards when the body itself is unchanged context.
+_GUARD_OPENS = re.compile(
+    r"^[ \t]*(?:\}[ \t]*else[ \t]+)?(?:if|elif)\b[^\n]*(?::|\{)[ \t]*(#[^\n]*)?$"
+)
+_GUARD_OPENS_ANY = re.compile(_GUARD_OPENS.pattern, re.MULTILINE)
+_GUARD_BODY = re.compile(
+    r"^[ \t]*(?:raise|throw|abort|continue|return[ \t]+(?:None|False|null|nil|false|err))\b"
+)
+_EARLY_EXIT = re.compile(r"^[ \t]*(?:return|continue|break)\b", re.MULTILINE)
+_CHECK_SHAPES = frozenset({"check_call", "guard", "rejects_input"})
 
 # reStructuredText markup: a line of documentation (a docstring's), not of code
 _PROSE = re.compile(r"``|^\s*(?::param\b|:returns?:|:raises?\b|\.\. )")
@@ -240,9 +258,9 @@ class Classifier:
                 live.append((f, lang))
 
         views = {id(h): _view(h) for f, _ in live for h in f.hunks}
-        definitions = self._definitions(live, views)
-        cross = self._cross_file(live, views, definitions) if self.config.cross_file else {}
-        signatures = self._signature_changes(live, definitions)
+        changes = self._changes(self._definitions(live, views), live)
+        cross = self._cross_file(live, views, changes) if self.config.cross_file else {}
+        signatures = self._signature_changes(changes)
 
         by_hunk: dict[int, HunkDecision] = {}
         for f, lang in live:
@@ -251,7 +269,9 @@ class Classifier:
             matchers = self._file_matchers(f, lang, views, self.patterns, texts)
             shapes: list[_PatternMatcher] = []
             if self.roles and syntax(lang).is_code and not syntax(lang).is_docs:
-                shapes = self._file_matchers(f, lang, views, self.shapes, texts)
+                guarded = {id(h): _with_guard_bodies(h, views[id(h)]) for h in f.hunks}
+                same = all(guarded[id(h)] is views[id(h)] for h in f.hunks)
+                shapes = self._file_matchers(f, lang, guarded, self.shapes, texts if same else {})
             facts = _FileFacts(f)
             for hunk in f.hunks:
                 extra = cross.get(id(hunk), []) + signatures.get(id(hunk), [])
@@ -316,9 +336,14 @@ class Classifier:
             f.status is FileStatus.DELETED
             and self.config.skip_deleted_files
             and not self._path_reasons(f)
+            and not self._role_path(f)
         ):
             return FileSkip(f.path, "deleted_file", "file deleted")
         return None
+
+    def _role_path(self, f: FileDiff) -> bool:
+        """Whether a security role's path globs match the file (a role, not a verdict)."""
+        return any(r.paths is not None and r.paths.match(f.path) for r in self.roles)
 
     def _generated_marker(self, f: FileDiff) -> str | None:
         first = f.hunks[0]
@@ -369,7 +394,12 @@ class Classifier:
         if f.kind is FileKind.SYMLINK:
             reasons.append(self._symlink_reason(hunk))
         reasons.extend(_pattern_reasons(view, matchers))
-        if shapes:
+        if shapes or (
+            self.roles
+            and syn.is_code
+            and not syn.is_docs
+            and _EARLY_EXIT.search(view.text)  # an early exit may skip a check in the context
+        ):
             reasons.extend(self._security_reasons(facts, hunk, view, syn, shapes))
         reasons.extend(extra)
         reasons.extend(self._shape_reasons(changed, syn))
@@ -401,14 +431,21 @@ class Classifier:
         moved within its function stays: a check moved before a use is a change of behaviour.
         """
         moved = facts.moved
-        lines = [
-            ln
-            for ln in view.lines
-            if not (syn.comment and syn.comment.match(ln.text))
-            and not _PROSE.search(ln.text)
-            and not (moved and _moved_away(moved.get((ln.kind, ln.text.strip())), hunk))
-        ]
+        lines: list[Line] = []
+        for ln in hunk.lines:
+            if ln.kind is LineKind.CONTEXT:
+                if lines and _guards(lines[-1], ln):
+                    lines.append(ln)
+                continue
+            if (
+                not (syn.comment and syn.comment.match(ln.text))
+                and not _PROSE.search(ln.text)
+                and not (moved and _moved_away(moved.get((ln.kind, ln.text.strip())), hunk))
+            ):
+                lines.append(ln)
         hits = list(_pattern_hits(_Changed(lines, "\n".join(ln.text for ln in lines)), shapes))
+        if not hits:
+            hits = self._exit_before_check(hunk, self.shapes)
         if not hits:
             return []
         f = facts.file
@@ -426,6 +463,34 @@ class Classifier:
                 f"{shape.name}: {_quote(line)}; role {role}: {evidence}{also}",
             )
         ]
+
+    @staticmethod
+    def _exit_before_check(
+        hunk: Hunk, shapes: list[_PatternMatcher]
+    ) -> list[tuple[_PatternMatcher, Line]]:
+        """An early exit added in front of an unchanged check: an added ``if`` whose added body
+        returns (or continues, breaks), followed within a few lines by a context line where a
+        check shape (``check_call``, ``guard``, ``rejects_input``) matches -- a new path that
+        skips the check. The hit names the check's shape and quotes the added exit."""
+        checks = [m for m in shapes if m.name in _CHECK_SHAPES]
+        if not checks:
+            return []
+        lines = hunk.lines
+        for i in range(1, len(lines)):
+            ln, prev = lines[i], lines[i - 1]
+            if not (
+                ln.kind is LineKind.ADDED
+                and prev.kind is LineKind.ADDED
+                and _EARLY_EXIT.match(ln.text)
+                and _GUARD_OPENS.match(prev.text)
+            ):
+                continue
+            after = [c for c in lines[i + 1 : i + 8] if c.kind is LineKind.CONTEXT]
+            text = "\n".join(c.text for c in after)
+            for m in checks:
+                if m.regex.search(text):
+                    return [(m, ln)]
+        return []
 
     def _roles(
         self, f: FileDiff, hunk: Hunk, view: _Changed, imports: str
@@ -557,89 +622,139 @@ class Classifier:
                     line = changed[bisect.bisect_right(starts, m.start()) - 1]
                     public = bool(syn.public and syn.public.search(line.text))
                     key = _unannotated(line.text) if lang is Language.PYTHON else line.text
-                    found.append(_Definition(name, f.path, hunk, line, public, _squash(key)))
+                    kind = "function" if m.group("name") else "class" if m.group("cls") else ""
+                    found.append(
+                        _Definition(
+                            name,
+                            f.path,
+                            hunk,
+                            line,
+                            public,
+                            _squash(key),
+                            kind or "constant",
+                            lang,
+                        )
+                    )
         return found
 
     @staticmethod
-    def _unchanged(definitions: list[_Definition]) -> set[tuple[str, str]]:
-        """(path, name) of definitions deleted and added with the same signature: moved or only
-        re-annotated, so neither their callers nor their signature changed."""
-        old = {(d.path, d.name, d.key) for d in definitions if d.line.kind is LineKind.DELETED}
-        return {
-            (d.path, d.name)
-            for d in definitions
-            if d.line.kind is LineKind.ADDED and (d.path, d.name, d.key) in old
-        }
+    def _changes(
+        definitions: list[_Definition], live: list[tuple[FileDiff, Language]]
+    ) -> list[tuple[_Definition, str]]:
+        """The definitions this diff changes for their users, with what changed: a function
+        whose parameters or return type changed (see :func:`_signature_change`), or a
+        definition removed from its file, bound again nowhere in it and added to no other file.
+        A new definition, a moved one, a re-annotated one, a function that only gained optional
+        parameters, a class whose bases or a constant whose value changed: none of these.
+
+        A deleted definition line is compared with the added ones of the same name in its hunk
+        (else in its file); with several (overloads, same-named methods) it is unchanged when
+        any of them is compatible."""
+        added: dict[tuple[str, str], list[_Definition]] = {}
+        added_anywhere: set[tuple[str, str]] = set()
+        for d in definitions:
+            if d.line.kind is LineKind.ADDED:
+                added.setdefault((d.path, d.name), []).append(d)
+                added_anywhere.add((d.name, d.key))
+        rebound: dict[str, frozenset[str]] = {}
+        files = {f.path: f for f, _ in live}
+        out = []
+        for d in definitions:
+            if d.line.kind is not LineKind.DELETED:
+                continue
+            candidates = added.get((d.path, d.name), [])
+            if not candidates:
+                if (d.name, d.key) in added_anywhere:  # moved to another file
+                    continue
+                if d.path not in rebound:
+                    rebound[d.path] = _bound_names(files[d.path])
+                if d.name not in rebound[d.path]:
+                    out.append((d, "removed"))
+                continue
+            if d.kind != "function":
+                continue
+            same_hunk = [n for n in candidates if n.hunk is d.hunk]
+            changes = [_signature_change(d, n) for n in same_hunk or candidates]
+            if None not in changes:
+                out.append((d, str(changes[0])))
+        return out
 
     def _cross_file(
         self,
         live: list[tuple[FileDiff, Language]],
         views: dict[int, _Changed],
-        definitions: list[_Definition],
+        changes: list[tuple[_Definition, str]],
     ) -> dict[int, list[Reason]]:
-        symbols: dict[str, _Definition] = {}
-        unchanged = self._unchanged(definitions)
-        for d in definitions:
+        """``deep.cross_file`` on both sides when a definition whose signature changed (or that
+        was removed) in one file is used in another file's change. A removed definition counts
+        only where another file *adds* a use of it (a use removed with it is a clean-up)."""
+        symbols: dict[str, tuple[_Definition, str]] = {}
+        for d, change in changes:
             if (
                 len(d.name) >= self.config.min_symbol_length
                 and d.name not in _COMMON_SYMBOLS
                 and not (d.name.startswith("__") and d.name.endswith("__"))  # __init__ & co.
-                and (d.path, d.name) not in unchanged
             ):
-                symbols.setdefault(d.name, d)
+                symbols.setdefault(d.name, (d, change))
         if not symbols:
             return {}
         out: dict[int, list[Reason]] = {}
         flagged_defs: set[tuple[str, int]] = set()
         for f, _lang in live:
             for hunk in f.hunks:
-                text = views[id(hunk)].text
+                lines, text = views[id(hunk)]
+                names = set(_IDENT.findall(text)) & symbols.keys()
+                if not names:
+                    continue
+                added = set(
+                    _IDENT.findall("\n".join(ln.text for ln in lines if ln.kind is LineKind.ADDED))
+                )
                 used = sorted(
                     name
-                    for name in set(_IDENT.findall(text)) & symbols.keys()
-                    if symbols[name].path != f.path
+                    for name in names
+                    if symbols[name][0].path != f.path
+                    and (symbols[name][1] != "removed" or name in added)
                 )
                 if not used:
                     continue
-                d = symbols[used[0]]
+                d, change = symbols[used[0]]
                 more = f" (+{len(used) - 1} more)" if len(used) > 1 else ""
                 out.setdefault(id(hunk), []).append(
-                    Reason("deep.cross_file", "deep", f"uses {d.name!r} changed in {d.path}{more}")
+                    Reason(
+                        "deep.cross_file",
+                        "deep",
+                        f"uses {d.name!r}, {change} in {d.path}{more}",
+                    )
                 )
                 for name in used:
-                    d = symbols[name]
+                    d, change = symbols[name]
                     key = (d.name, id(d.hunk))
                     if key not in flagged_defs:
                         flagged_defs.add(key)
                         out.setdefault(id(d.hunk), []).append(
-                            Reason("deep.cross_file", "deep", f"{d.name!r} is used in {f.path}")
+                            Reason(
+                                "deep.cross_file",
+                                "deep",
+                                f"{d.name!r} ({change}) is used in {f.path}",
+                            )
                         )
         return out
 
-    def _signature_changes(
-        self, live: list[tuple[FileDiff, Language]], definitions: list[_Definition]
-    ) -> dict[int, list[Reason]]:
+    def _signature_changes(self, changes: list[tuple[_Definition, str]]) -> dict[int, list[Reason]]:
+        """``deep.public_signature`` for a public function whose parameters or return type
+        changed; ``deep.public_api_removed`` for a public definition removed."""
         if not self.config.public_signatures:
             return {}
         out: dict[int, list[Reason]] = {}
-        added_in_file: dict[tuple[str, str], _Definition] = {}
-        for d in definitions:
-            if d.line.kind is LineKind.ADDED:
-                added_in_file.setdefault((d.path, d.name), d)
-        for d in definitions:
-            if d.line.kind is not LineKind.DELETED or not d.public:
+        for d, change in changes:
+            if not d.public:
                 continue
-            new = added_in_file.get((d.path, d.name))
-            if new is None:
+            if change == "removed":
                 reason = Reason("deep.public_api_removed", "deep", f"{_quote(d.line)} removed")
-            elif new.key != d.key:
-                reason = Reason(
-                    "deep.public_signature",
-                    "deep",
-                    f"{d.line.text.strip()[:60]!r} -> {new.line.text.strip()[:60]!r}",
-                )
             else:
-                continue
+                reason = Reason(
+                    "deep.public_signature", "deep", f"{d.line.text.strip()[:60]!r}: {change}"
+                )
             out.setdefault(id(d.hunk), []).append(reason)
         return out
 
@@ -711,6 +826,37 @@ def _view(hunk: Hunk) -> _Changed:
     return _Changed(lines, "\n".join(ln.text for ln in lines))
 
 
+def _guards(changed: Line, context: Line) -> bool:
+    """``context`` is the unchanged body of a guard whose condition ``changed`` changed (a
+    changed ``if`` line followed by an unchanged ``raise``): it tells what the change guards."""
+    return (
+        changed.kind is not LineKind.CONTEXT
+        and context.kind is LineKind.CONTEXT
+        and _GUARD_BODY.match(context.text) is not None
+        and _GUARD_OPENS.match(changed.text) is not None
+    )
+
+
+def _with_guard_bodies(hunk: Hunk, view: _Changed) -> _Changed:
+    """The changed lines and the unchanged guard bodies after changed conditions (see
+    :func:`_guards`): what the security shapes look at. ``view`` itself when there is none."""
+    if _GUARD_OPENS_ANY.search(view.text) is None:  # no changed condition: the common case
+        return view
+    lines = hunk.lines
+    context = LineKind.CONTEXT
+    if not any(
+        b.kind is context and a.kind is not context and _guards(a, b)
+        for a, b in itertools.pairwise(lines)
+    ):
+        return view
+    out = [
+        b
+        for i, b in enumerate(lines)
+        if b.kind is not LineKind.CONTEXT or (i > 0 and _guards(lines[i - 1], b))
+    ]
+    return _Changed(out, "\n".join(ln.text for ln in out))
+
+
 def _pattern_hits(
     view: _Changed, matchers: list[_PatternMatcher]
 ) -> Iterable[tuple[_PatternMatcher, Line]]:
@@ -779,6 +925,8 @@ def _where(line: Line) -> str:
 
 def _quote(line: Line) -> str:
     sign, no = ("-", line.old_no) if line.kind is LineKind.DELETED else ("+", line.new_no)
+    if line.kind is LineKind.CONTEXT:  # an unchanged guard body, quoted as the diff shows it
+        sign = " "
     text = line.text.strip()
     if not (text.isascii() and text.isprintable()):  # show hidden characters, never render them
         text = "".join(
@@ -787,3 +935,195 @@ def _quote(line: Line) -> str:
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{sign}{no}: {text}"
+
+
+class _Param(NamedTuple):
+    name: str
+    default: str | None  # squashed; None: no default
+
+
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _params(text: str, name: str) -> list[_Param] | None:
+    """The parameters of a one-line definition of ``name`` (annotations already left out), or
+    None when the line does not hold the whole list (a multi-line signature)."""
+    at = text.find("(", text.find(name) + len(name))
+    if at < 0:
+        return None
+    depth, quote, parts, current = 0, "", [], []
+    for ch in text[at + 1 :]:
+        if quote:
+            current.append(ch)
+            if ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in _OPENERS:
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                parts.append("".join(current))
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    else:
+        return None
+    out = []
+    for part in parts:
+        head, eq, default = part.partition("=")
+        head = _squash(head)
+        if not head:
+            continue
+        optional = head.endswith("?")  # TypeScript's optional parameter
+        head = head.rstrip("?").split(":", 1)[0]
+        out.append(_Param(head, _squash(default) if eq else ("?" if optional else None)))
+    return out
+
+
+_RETURNS = re.compile(r"\)\s*->\s*(?P<ret>.+?)\s*:\s*(\.\.\.)?\s*$")
+_BINDING = re.compile(
+    r"^[ \t]*(?P<name>\w+)[ \t]*(?::[^=\n]*)?=(?!=)"
+    r"|^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+(?P<names>[^\n]+)",
+    re.MULTILINE,
+)
+
+
+def _bound_names(f: FileDiff) -> frozenset[str]:
+    """Names the file's added lines bind by assignment or import: a definition removed and
+    bound again (``TimeoutError = asyncio.TimeoutError``) is still there for its users."""
+    text = "\n".join(ln.text for h in f.hunks for ln in h.lines if ln.kind is LineKind.ADDED)
+    names: set[str] = set()
+    for m in _BINDING.finditer(text):
+        if m["name"]:
+            names.add(m["name"])
+        else:
+            names.update(_IDENT.findall(m["names"]))
+    return frozenset(names)
+
+
+def _strip_comment(text: str) -> str:
+    """``text`` without a trailing ``# comment`` (a ``#`` inside quotes is kept)."""
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            return text[:i]
+    return text
+
+
+def _signature_text(d: _Definition) -> str:
+    """The whole definition of ``d`` on its side of the diff: a multi-line signature's lines
+    (added or deleted like the definition line, or context) joined until its brackets close."""
+    lines = d.hunk.lines
+    at = next(i for i, ln in enumerate(lines) if ln is d.line)
+    other = LineKind.ADDED if d.line.kind is LineKind.DELETED else LineKind.DELETED
+    parts: list[str] = []
+    depth = 0
+    for ln in lines[at : at + 40]:
+        if ln.kind is other:
+            continue
+        text = _strip_comment(ln.text) if d.language is Language.PYTHON else ln.text
+        parts.append(text.strip())
+        depth += sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
+        if depth <= 0:
+            break
+    return " ".join(parts)
+
+
+def _return_types(annotation: str) -> frozenset[str]:
+    """The outer types a return annotation names: ``"PyJWK"`` and ``PyJWK``, ``dict`` and
+    ``dict[str, Any]``, ``Union[A, B]``, ``Optional[A]``, ``A | B | None`` read alike."""
+    text = _squash(annotation).replace('"', "").replace("'", "")
+    members: list[str] = []
+    todo = [text]
+    while todo:
+        item = todo.pop()
+        for prefix in ("typing.", "t."):
+            item = item.removeprefix(prefix)
+        base, bracket, rest = item.partition("[")
+        if base in ("Union", "Optional") and bracket:
+            todo.extend(_top_level(rest[:-1], ","))
+            if base == "Optional":
+                members.append("None")
+        elif len(parts := _top_level(item, "|")) > 1:
+            todo.extend(parts)
+        else:
+            members.append(base)
+    return frozenset(members)
+
+
+def _top_level(text: str, sep: str) -> list[str]:
+    """``text`` split on ``sep`` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _signature_change(old: _Definition, new: _Definition) -> str | None:
+    """What changed between two versions of a function's definition, for its callers:
+    a parameter removed or moved, a required parameter added, a default changed or dropped,
+    the return type changed. None for what callers cannot notice: an optional parameter added,
+    annotations added or changed on parameters, a return annotation refined (``dict`` ->
+    ``dict[str, Any]``, ``Optional[A]`` -> ``A``, ``Any`` -> anything: the old and the new
+    annotation still share an outer type), whitespace and comments.
+
+    Outside Python and JavaScript/TypeScript, any change of the definition line counts."""
+    if old.language not in (Language.PYTHON, Language.JAVASCRIPT):
+        return None if old.key == new.key else "signature changed"
+    full_old, full_new = _signature_text(old), _signature_text(new)
+    if old.language is Language.PYTHON:
+        key_old, key_new = _squash(_unannotated(full_old)), _squash(_unannotated(full_new))
+    else:
+        key_old, key_new = _squash(full_old), _squash(full_new)
+    was, now = _params(key_old, old.name), _params(key_new, new.name)
+    if was is None or now is None:
+        return None if key_old == key_new else "signature changed"
+
+    def split(params: list[_Param]) -> tuple[list[str], dict[str, _Param]]:
+        """The names before the first ``*`` / ``*args`` (callers may pass them by position),
+        and every parameter by name."""
+        star = next((i for i, p in enumerate(params) if p.name.startswith("*")), len(params))
+        return [p.name for p in params[:star]], {p.name: p for p in params}
+
+    old_pos, old_all = split(was)
+    new_pos, new_all = split(now)
+    gone = [n for n in old_all if n not in new_all]
+    if gone:
+        return f"parameter {gone[0]!r} removed"
+    if new_pos[: len(old_pos)] != old_pos:
+        return "parameters reordered"
+    for name, p in old_all.items():
+        q = new_all[name]
+        if p.default != q.default:
+            if q.default is None:
+                return f"parameter {name!r} made required"
+            if p.default is not None:
+                return f"default of {name!r} changed"
+    for name, q in new_all.items():
+        if name not in old_all and q.default is None and not name.startswith("*") and name != "/":
+            return f"required parameter {name!r} added"
+    if old.language is Language.PYTHON:
+        r_old, r_new = _RETURNS.search(full_old), _RETURNS.search(full_new)
+        if r_old and r_new:
+            a, b = _return_types(r_old["ret"]), _return_types(r_new["ret"])
+            if a.isdisjoint(b) and not (a | b) & {"Any", "object"}:
+                return f"return type {r_old['ret']!r} -> {r_new['ret']!r}"
+    return None
