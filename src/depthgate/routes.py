@@ -272,7 +272,7 @@ class Limits(_Strict):
     max_comments: PositiveInt = 30
     prompt_overhead_tokens: int = Field(default=800, ge=0)
     logic_context_tokens: int = Field(default=3000, ge=0)
-    deep_context_tokens: int = Field(default=8000, ge=0)
+    deep_context_tokens: int = Field(default=4000, ge=0)
 
 
 class Escalation(_Strict):
