@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,6 +27,7 @@ from depthgate.routes import load_config
 log = logging.getLogger("depthgate.app")
 
 DEFAULT_HANDLERS = "depthgate.app.handlers"
+SWITCH_INTERVAL_S = 0.001
 
 
 def load_handlers(app: App, module_name: str = DEFAULT_HANDLERS) -> None:
@@ -115,6 +117,10 @@ def start_workers(rt: Runtime, workers: int) -> tuple[Consumer, Reaper]:
 def serve(rt: Runtime, *, host: str, port: int, workers: int) -> int:
     """Web and workers in one process: the embedded default (SQLite, one machine)."""
     asgi = create_app(rt.app, rt.queue, rt.settings, rt.metrics)
+    # The webhook's event loop shares the interpreter with the worker threads: a 1 ms switch
+    # interval (CPython's default is 5 ms) hands it the GIL sooner when a job is running Python
+    # code, which keeps acknowledgements fast while jobs run (bench/webhook_load.py).
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     consumer, reaper = start_workers(rt, workers)
     log.info(
         "depthgate serve on http://%s:%d (queue %s, %d worker thread(s))",
