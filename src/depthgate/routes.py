@@ -185,7 +185,21 @@ class Tiers(_Strict):
         return str(getattr(self, tier.value))
 
 
-class PatternRule(_Strict):
+class _Matching(_Strict):
+    """``keywords`` are lower-cased (they prefilter lower-cased text); ``patterns`` must compile."""
+
+    @field_validator("keywords", check_fields=False)
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [k.lower() for k in v]
+
+    @field_validator("patterns", check_fields=False)
+    @classmethod
+    def _compiles(cls, v: list[str]) -> list[str]:
+        return _check_patterns(v)
+
+
+class PatternRule(_Matching):
     """Regular expressions over a hunk's changed lines; the rule matches when any does."""
 
     patterns: list[str] = Field(min_length=1)
@@ -193,16 +207,6 @@ class PatternRule(_Strict):
     keywords: list[str] = Field(default_factory=list)
     languages: list[Language] = Field(default_factory=list)  # empty: every language
     lines: Literal["changed", "added", "deleted"] = "changed"
-
-    @field_validator("keywords")
-    @classmethod
-    def _lower(cls, v: list[str]) -> list[str]:
-        return [k.lower() for k in v]
-
-    @field_validator("patterns")
-    @classmethod
-    def _compiles(cls, v: list[str]) -> list[str]:
-        return _check_patterns(v)
 
 
 def _check_patterns(v: list[str]) -> list[str]:
@@ -214,7 +218,7 @@ def _check_patterns(v: list[str]) -> list[str]:
     return v
 
 
-class RoleRule(_Strict):
+class RoleRule(_Matching):
     """A security role of the code (what it is for), told by its file, imports and identifiers.
 
     A role alone never decides a tier: a hunk goes deep when it has a role *and* one of
@@ -225,16 +229,6 @@ class RoleRule(_Strict):
     patterns: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)  # prefilter, as in PatternRule
     paths: list[str] = Field(default_factory=list)  # gitignore-style globs: the file's role
-
-    @field_validator("keywords")
-    @classmethod
-    def _lower(cls, v: list[str]) -> list[str]:
-        return [k.lower() for k in v]
-
-    @field_validator("patterns")
-    @classmethod
-    def _compiles(cls, v: list[str]) -> list[str]:
-        return _check_patterns(v)
 
     @model_validator(mode="after")
     def _some_evidence(self) -> RoleRule:

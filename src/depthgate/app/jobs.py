@@ -9,7 +9,7 @@ supersedes an older one. Pure: no I/O.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -115,31 +115,8 @@ def job_spec(event: str, delivery_id: str, payload: Any) -> JobSpec:
     repo_ref = f"r{repo_id}" if repo_id is not None else f"n{repo['full_name'].lower()}"
     base = f"i{installation['id']}:{repo_ref}"
     default_branch = str(repo.get("default_branch") or "")
-    pr = payload.get("pull_request")
-    if isinstance(pr, dict):
-        number, head = pr.get("number"), (pr.get("head") or {}).get("sha")
-        if not isinstance(number, int) or not isinstance(head, str) or not head:
-            raise ValueError("pull_request without a number and head.sha")
-        if pr.get("state") not in (None, "open") and action in REVIEWED_ACTIONS:
-            raise Ignored(f"PR #{number} is {pr.get('state')}")
-        if pr.get("draft") is True and action in REVIEWED_ACTIONS:
-            raise Ignored(f"PR #{number} is a draft; it is reviewed when marked ready for review")
-        pr_key = f"{base}:pr{number}"
-        return JobSpec(
-            key=f"{pr_key}:{head}",
-            pr_key=pr_key,
-            event=name,
-            delivery_id=delivery_id,
-            installation_id=installation["id"],
-            repository=repo["full_name"],
-            repository_id=repo_id,
-            default_branch=default_branch,
-            pr_number=number,
-            head_sha=head,
-            updated_at=str(pr.get("updated_at") or ""),
-        )
     # An event about no pull request: one job per delivery.
-    return JobSpec(
+    spec = JobSpec(
         key=f"{base}:d{delivery_id}",
         pr_key=None,
         event=name,
@@ -152,3 +129,22 @@ def job_spec(event: str, delivery_id: str, payload: Any) -> JobSpec:
         head_sha=None,
         updated_at="",
     )
+    pr = payload.get("pull_request")
+    if isinstance(pr, dict):
+        number, head = pr.get("number"), (pr.get("head") or {}).get("sha")
+        if not isinstance(number, int) or not isinstance(head, str) or not head:
+            raise ValueError("pull_request without a number and head.sha")
+        if pr.get("state") not in (None, "open") and action in REVIEWED_ACTIONS:
+            raise Ignored(f"PR #{number} is {pr.get('state')}")
+        if pr.get("draft") is True and action in REVIEWED_ACTIONS:
+            raise Ignored(f"PR #{number} is a draft; it is reviewed when marked ready for review")
+        pr_key = f"{base}:pr{number}"
+        return replace(
+            spec,
+            key=f"{pr_key}:{head}",
+            pr_key=pr_key,
+            pr_number=number,
+            head_sha=head,
+            updated_at=str(pr.get("updated_at") or ""),
+        )
+    return spec

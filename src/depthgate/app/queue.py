@@ -24,7 +24,6 @@ from github import GithubException, UnknownObjectException
 from github.GithubObject import NotSet
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
-from huey.consumer import Consumer
 
 from depthgate.app.auth import RepoRef
 from depthgate.app.jobs import Accepted, Claim, JobSpec, JobState, Skip
@@ -97,18 +96,6 @@ class Queue:
 
     def scheduled_count(self) -> int:
         return int(self.huey.scheduled_count())
-
-    def consumer(self, workers: int) -> Consumer:
-        # Idle polling of SQLite backs off to at most 0.5 s (huey's default is 10 s, too slow to
-        # start a review); Redis blocks on the list instead.
-        return self.huey.create_consumer(
-            workers=workers,
-            worker_type="thread",
-            periodic=False,
-            initial_delay=0.05,
-            max_delay=0.5,
-            check_worker_health=True,
-        )
 
     def close(self) -> None:
         storage: Any = self.huey.storage
