@@ -376,3 +376,21 @@ def test_bad_pr_references_are_usage_errors(
     for ref in ("octo/app", "octo#1", "octo/app#x", "octo/app#0", "a/b/c#1"):
         assert main(["review", "--pr", ref]) == 2
         assert "expected OWNER/REPO#NUMBER" in capsys.readouterr().err
+
+
+def test_earlier_findings_outside_the_changed_hunks_stay_in_the_summary(
+    review: Runner, gh: FakeGitHub, up: FakeUpstream
+) -> None:
+    assert review(max_comments=1)[0] == 0  # 1 inline, the other 2 findings in the summary
+    first = gh.issue_comments(REPO, N)[0]["body"]
+    assert first.count("over_max_comments") == 2
+    gh.push(REPO, N, H2, [AUTH, UTIL_V2, DOCS])  # only app/util.py changes
+    assert review(max_comments=1)[0] == 0
+    (summary,) = gh.issue_comments(REPO, N)
+    body = summary["body"]
+    assert "Earlier findings not placed inline, in files not reviewed again in full" in body
+    earlier = body.split("Earlier findings not placed inline")[1]
+    carried = [ln for ln in earlier.splitlines() if ln.startswith("- **")]
+    assert carried
+    assert all(ln.endswith("(as of 111111111111)") for ln in carried)
+    assert not any("`app/util.py`" in ln for ln in carried)  # that file was reviewed again

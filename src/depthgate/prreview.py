@@ -40,7 +40,14 @@ from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
 from depthgate.plan import UNCHANGED, Plan, build_plan, hunk_key
 from depthgate.publish import review_payload
 from depthgate.routes import LoadedConfig
-from depthgate.summary import MARKER, SummaryState, fingerprints_in, parse_state, render_summary
+from depthgate.summary import (
+    MARKER,
+    SummaryState,
+    earlier_findings,
+    fingerprints_in,
+    parse_state,
+    render_summary,
+)
 
 _MARKER_RE = re.compile(r"<!-- " + re.escape(MARKER) + r" \{.*?\} -->", re.DOTALL)
 
@@ -208,7 +215,21 @@ async def _review(
         fingerprints=prior.posted | {c.fingerprint for c in sent},
         hunks=frozenset(earlier | reviewed_keys),
     )
-    _write_summary(client, run, prior.summary, outcome=outcome, state=new_state, options=options)
+    reused_paths = {d.hunk.path for d in plan.classification.decisions if d.skip == UNCHANGED}
+    carried = (
+        earlier_findings(prior.summary.body, reused_paths, state.head_sha)
+        if prior.summary is not None and state is not None
+        else []
+    )
+    _write_summary(
+        client,
+        run,
+        prior.summary,
+        outcome=outcome,
+        state=new_state,
+        options=options,
+        earlier=carried,
+    )
 
 
 def _write_summary(
@@ -219,9 +240,15 @@ def _write_summary(
     outcome: ReviewOutcome,
     state: SummaryState,
     options: PrReviewOptions,
+    earlier: Sequence[str] = (),
 ) -> None:
     body = render_summary(
-        outcome, state, title=options.title, notes=run.notes, policy=options.review.sanitize
+        outcome,
+        state,
+        title=options.title,
+        notes=run.notes,
+        policy=options.review.sanitize,
+        earlier=earlier,
     )
     run.summary_body = body
     if existing is None:

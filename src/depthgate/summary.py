@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from depthgate.pipeline import FINGERPRINT_MARK, ReviewOutcome
@@ -25,6 +25,13 @@ MAX_FPS = 600  # ~23 characters each
 SKIPPED_FILES_SHOWN = 50
 MAX_HUNKS = 1500  # ~15 characters each: the marker stays under 40,000 characters
 _STATE = re.compile(r"<!-- depthgate:summary (?P<json>\{.*?\}) -->", re.DOTALL)
+EARLIER = "Earlier findings not placed inline, in files not reviewed again in full"
+MAX_EARLIER = 300
+_FINDING_LINE = re.compile(
+    r"^- \*\*(?:info|low|medium|high|critical)\*\* `(?P<path>[^`\n]+)`:\d+ — [^\n]*$",
+    re.MULTILINE,
+)
+_AS_OF = re.compile(r"\(as of [0-9a-f]{7,40}\)$")
 _FP = re.compile(re.escape(FINGERPRINT_MARK) + r"(?P<fp>[0-9a-f]{8,64})")
 
 
@@ -69,6 +76,17 @@ def _strings(value: object) -> frozenset[str]:
     return frozenset(v for v in value if isinstance(v, str))
 
 
+def earlier_findings(body: str, paths: Collection[str], head_sha: str) -> list[str]:
+    """The finding lines of an earlier summary (not placed inline, or carried from before) on
+    ``paths``, each marked with the commit its line number refers to; at most MAX_EARLIER."""
+    out = []
+    for m in _FINDING_LINE.finditer(body):
+        if m.group("path") in paths:
+            line = m.group(0)
+            out.append(line if _AS_OF.search(line) else f"{line} (as of {head_sha[:12]})")
+    return out[:MAX_EARLIER]
+
+
 def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
     """Fingerprints of depthgate's own comments, from their hidden markers."""
     return frozenset(m.group("fp") for body in bodies for m in _FP.finditer(body))
@@ -81,9 +99,12 @@ def render_summary(
     title: str = "depthgate",
     notes: Sequence[str] = (),
     policy: SanitizePolicy | None = None,
+    earlier: Sequence[str] = (),
 ) -> str:
     """``notes``: what this run did that the outcome does not say (hunks reused from an earlier
-    run, comments already on the PR, a head that moved, comments demoted after a 422)."""
+    run, comments already on the PR, a head that moved, comments demoted after a 422).
+    ``earlier``: finding lines of earlier summaries (:func:`earlier_findings`), kept because
+    their hunks were not reviewed again."""
     policy = policy or SanitizePolicy()
     counts = outcome.counts()
     lines = [f"## {title} review"]
@@ -143,6 +164,15 @@ def render_summary(
                 f"<sub>({s.reason}; {s.provenance.tier} via {s.provenance.alias})</sub>"
             )
         lines += ["", "</details>"]
+    if earlier:
+        lines += [
+            "",
+            f"<details><summary>{EARLIER} ({len(earlier)})</summary>",
+            "",
+            *earlier,
+            "",
+            "</details>",
+        ]
     if outcome.fallback_used:
         lines += ["", f"Declared fallback `{outcome.fallback_used}` served some tasks."]
     marker = "\n\n" + state.to_marker()
