@@ -221,3 +221,13 @@ def test_anchors_match_real_git_diffs(old: list[str], new: list[str]) -> None:
     assert {a.line for a in diff.anchors if a.side is Side.LEFT} == seen_left
     # every line the change touches is commentable
     assert len(new) - len(old) == sum(h.added - h.deleted for h in f.hunks)
+
+
+def test_line_text_finds_the_line_an_anchor_points_at() -> None:
+    diff = parse_diff("--- a/f.py\n+++ b/f.py\n@@ -1,3 +1,3 @@\n keep\n-old\n+new\n tail\n")
+    (hunk,) = diff.files[0].hunks
+    assert hunk.line_text(Side.RIGHT, 1) == "keep"
+    assert hunk.line_text(Side.RIGHT, 2) == "new"
+    assert hunk.line_text(Side.LEFT, 2) == "old"
+    assert hunk.line_text(Side.LEFT, 1) is None  # context lines are RIGHT anchors only
+    assert hunk.line_text(Side.RIGHT, 9) is None

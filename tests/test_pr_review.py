@@ -271,6 +271,15 @@ def test_secondary_rate_limits_are_waited_out(review: Runner, gh: FakeGitHub) ->
     assert len(gh.reviews(REPO, N)) == 1
 
 
+def test_a_primary_rate_limit_waits_for_its_reset(review: Runner, gh: FakeGitHub) -> None:
+    gh.primary_rate_limit("POST", r"/issues/\d+/comments$", reset_in=30)
+    code, _ = review()
+    assert code == 0
+    summary_posts = [r for r in gh.writes() if r.path.endswith("/comments")]
+    assert [r.status for r in summary_posts] == [403, 201]
+    assert len(gh.issue_comments(REPO, N)) == 1
+
+
 def test_a_rate_limit_longer_than_the_cap_hands_off(review: Runner, gh: FakeGitHub) -> None:
     gh.secondary_rate_limit("POST", r"/reviews$", retry_after=3600)
     code, _doc = review()

@@ -18,7 +18,6 @@ from typing import Any, TextIO
 
 from depthgate import __version__
 from depthgate.actions import (
-    SECRET_ENV,
     action_outputs,
     add_mask,
     annotation,
@@ -36,17 +35,15 @@ from depthgate.errors import (
     InputError,
     UsageError,
 )
-from depthgate.flags import Flags
+from depthgate.flags import Flags, review_options
 from depthgate.gateway import GatewaySettings, HttpGateway
 from depthgate.handoff import RunContext, build_handoff, render_markdown
 from depthgate.instructions import render_block, sync
 from depthgate.models import SEVERITY_ORDER
 from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
-from depthgate.placement import PlacementMode
 from depthgate.plan import Plan, build_plan, plan_to_dict, render_text
 from depthgate.report import outcome_to_dict, render_outcome_text
 from depthgate.routes import LoadedConfig, config_schema, load_config
-from depthgate.sanitize import SanitizePolicy
 from depthgate.smoke import render_markdown as render_smoke_markdown
 from depthgate.smoke import render_text as render_smoke_text
 from depthgate.smoke import run_smoke
@@ -255,16 +252,7 @@ def review_local_diff(
     diff = read_diff(path, stdin)
     settings = GatewaySettings.from_config(loaded.config.gateway, env)
     plan = build_plan(diff, loaded)
-    secrets = (*settings.secrets(), *(env[k] for k in SECRET_ENV if len(env.get(k, "")) >= 8))
-    options = ReviewOptions(
-        placement=PlacementMode(flags.placement),
-        sanitize=SanitizePolicy(secrets=secrets),
-        max_comments=(
-            flags.max_comments
-            if flags.max_comments is not None
-            else loaded.config.limits.max_comments
-        ),
-    )
+    options = review_options(flags, loaded, settings, env)
     outcome = asyncio.run(_review(plan, settings, loaded, options))
     command = f"depthgate review --dry-run --diff {path}"
     note = None

@@ -128,6 +128,18 @@ class Hunk:
                 right.append(ln.new_no)  # type: ignore[arg-type]  # the others have one
         return right, left
 
+    def line_text(self, side: Side, number: int) -> str | None:
+        """The text of the line an anchor points at: a deleted line by its old number (LEFT),
+        an added or context line by its new number (RIGHT); None when the hunk has no such
+        line."""
+        left = side is Side.LEFT
+        for ln in self.lines:
+            if (ln.old_no if left else ln.new_no) == number and (
+                ln.kind is LineKind.DELETED
+            ) == left:
+                return ln.text
+        return None
+
     def anchors(self) -> Iterator[Anchor]:
         for line in self.lines:
             if line.kind is LineKind.DELETED:

@@ -9,8 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from depthgate.actions import SECRET_ENV
 from depthgate.errors import UsageError
+from depthgate.gateway import GatewaySettings
 from depthgate.models import SEVERITY_ORDER
+from depthgate.pipeline import ReviewOptions
+from depthgate.placement import PlacementMode
+from depthgate.routes import LoadedConfig
+from depthgate.sanitize import SanitizePolicy
 
 TRUE = ("1", "true", "yes", "on")
 
@@ -50,3 +56,28 @@ class Flags:
             placement=self.placement,
             output_format=self.output_format,
         )
+
+
+def secret_values(loaded: LoadedConfig, env: Mapping[str, str]) -> list[str]:
+    """Values that must never be printed or posted: the gateway key and secret headers the
+    config names, the GitHub token, the App's webhook secrets and key."""
+    gw = loaded.config.gateway
+    names = [*SECRET_ENV, gw.api_key_env, *gw.headers_env.values()]
+    return [env[n] for n in names if n and len(env.get(n, "")) >= 8]
+
+
+def review_options(
+    flags: Flags, loaded: LoadedConfig, gateway: GatewaySettings, env: Mapping[str, str]
+) -> ReviewOptions:
+    """The review's options for every surface (CLI, Action, App): placement, the comment cap,
+    and every secret the sanitizer redacts."""
+    secrets = (*gateway.secrets(), *secret_values(loaded, env))
+    return ReviewOptions(
+        placement=PlacementMode(flags.placement),
+        sanitize=SanitizePolicy(secrets=tuple(dict.fromkeys(secrets))),
+        max_comments=(
+            flags.max_comments
+            if flags.max_comments is not None
+            else loaded.config.limits.max_comments
+        ),
+    )

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate.actions import (
-    SECRET_ENV,
     Kind,
     action_outputs,
     add_mask,
@@ -39,7 +38,7 @@ from depthgate.errors import (
     EXIT_OK,
     UsageError,
 )
-from depthgate.flags import Flags
+from depthgate.flags import Flags, review_options, secret_values
 from depthgate.gateway import GatewaySettings, HttpGateway
 from depthgate.github import (
     GitHubErrorClass,
@@ -51,13 +50,11 @@ from depthgate.handoff import RunContext, build_handoff, render_markdown
 from depthgate.handoff import annotation as handoff_annotation
 from depthgate.models import SEVERITY_ORDER
 from depthgate.pipeline import ReviewOptions, ReviewOutcome
-from depthgate.placement import PlacementMode
 from depthgate.plan import render_text
-from depthgate.prreview import PrReviewOptions, PrRun, review_pull_request
+from depthgate.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
 from depthgate.report import outcome_to_dict, render_outcome_text
 from depthgate.routes import LoadedConfig, load_config
 from depthgate.sanitize import SanitizePolicy
-from depthgate.summary import SummaryState, render_summary
 
 ACTIONS_BOT = "github-actions[bot]"
 MAX_WARNINGS = 10
@@ -264,13 +261,7 @@ def _job_summary(run: PrRun, note: Mapping[str, Any] | None, policy: SanitizePol
         parts.append(f"## depthgate\n\n{run.skipped}\n")
     outcome = run.outcome
     if outcome is not None:
-        body = run.summary_body or render_summary(
-            outcome,
-            SummaryState(head_sha=run.pr.head_sha if run.pr else ""),
-            notes=run.notes,
-            policy=policy,
-        )
-        parts.append(_MARKER.sub("", body) + "\n")
+        parts.append(_MARKER.sub("", summary_markdown(run, policy)) + "\n")
         if run.review_id is None and outcome.comments:
             parts.append(
                 "\n<details><summary>Inline comments not posted "
@@ -290,12 +281,6 @@ def _job_summary(run: PrRun, note: Mapping[str, Any] | None, policy: SanitizePol
 # Settings
 
 
-def secret_values(loaded: LoadedConfig, env: Mapping[str, str]) -> list[str]:
-    gw = loaded.config.gateway
-    names = [*SECRET_ENV, gw.api_key_env, *gw.headers_env.values()]
-    return [env[n] for n in names if n and len(env.get(n, "")) >= 8]
-
-
 def resolve(
     flags: Flags,
     loaded: LoadedConfig,
@@ -307,16 +292,7 @@ def resolve(
 ) -> GitHubRun:
     gateway = GatewaySettings.from_config(loaded.config.gateway, env)
     github = GitHubSettings.from_env(env)
-    secrets = (*gateway.secrets(), *secret_values(loaded, env))
-    review = ReviewOptions(
-        placement=PlacementMode(flags.placement),
-        sanitize=SanitizePolicy(secrets=tuple(dict.fromkeys(secrets))),
-        max_comments=(
-            flags.max_comments
-            if flags.max_comments is not None
-            else loaded.config.limits.max_comments
-        ),
-    )
+    review = review_options(flags, loaded, gateway, env)
     return GitHubRun(
         loaded=loaded,
         gateway=gateway,

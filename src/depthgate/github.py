@@ -30,6 +30,7 @@ import stamina
 from github import Auth, Github, GithubException
 from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
+from github.PullRequestComment import PullRequestComment
 
 from depthgate.errors import EXIT_GITHUB, DepthgateError
 
@@ -162,24 +163,13 @@ class GitHubSettings:
 
 @dataclass(frozen=True)
 class PullRequestInfo:
-    repo: str
+    """The fields of ``GET /pulls/{n}`` a review uses."""
+
     number: int
     head_sha: str
-    base_sha: str
     state: str
-    draft: bool
     title: str
     body: str
-    head_repo: str | None
-    html_url: str
-
-    @property
-    def fork(self) -> bool:
-        return self.head_repo != self.repo
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repo}#{self.number}"
 
 
 @dataclass(frozen=True)
@@ -223,8 +213,6 @@ class PullRequestClient:
         self._gh = github or settings.client()
         self._clock = clock
         self._pr: PullRequest | None = None
-        self.reads = 0
-        self.writes = 0
 
     def close(self) -> None:
         self._gh.close()
@@ -241,22 +229,15 @@ class PullRequestClient:
         """``GET /repos/{o}/{r}/pulls/{n}`` (read anew on every call: the head may move)."""
 
         def get() -> PullRequestInfo:
-            self.reads += 1
             pr = self._gh.get_repo(self.repo).get_pull(self.number)  # lazy: no request yet
             raw = pr.raw_data  # the one GET
             self._pr = pr
-            head, base = raw["head"], raw["base"]
             return PullRequestInfo(
-                repo=self.repo,
                 number=self.number,
-                head_sha=str(head["sha"]),
-                base_sha=str(base["sha"]),
+                head_sha=str(raw["head"]["sha"]),
                 state=str(raw.get("state", "open")),
-                draft=bool(raw.get("draft", False)),
                 title=str(raw.get("title") or ""),
                 body=str(raw.get("body") or ""),
-                head_repo=(head.get("repo") or {}).get("full_name"),
-                html_url=str(raw.get("html_url") or ""),
             )
 
         return self._read("read the pull request", get)
@@ -265,29 +246,25 @@ class PullRequestClient:
         """Every file of the PR, all pages (GitHub lists at most 3,000)."""
         return self._read(
             "read the pull request's files",
-            lambda: [f.raw_data for f in self._counted(self._pull().get_files())],
+            lambda: [f.raw_data for f in self._pull().get_files()],
         )
 
     def issue_comments(self) -> list[ExistingComment]:
         return self._read(
             "read the pull request's comments",
-            lambda: [_existing(c) for c in self._counted(self._pull().get_issue_comments())],
+            lambda: [_existing(c) for c in self._pull().get_issue_comments()],
         )
 
     def review_comments(self) -> list[ExistingComment]:
         return self._read(
             "read the pull request's review comments",
-            lambda: [
-                ExistingComment(int(c.id), c.body or "", c.user.login if c.user else "")
-                for c in self._counted(self._pull().get_review_comments())
-            ],
+            lambda: [_existing(c) for c in self._pull().get_review_comments()],
         )
 
     def viewer_login(self) -> str | None:
         """The login the token writes as (``GET /user``), or None where GitHub does not say
         (an Actions or installation token answers 403)."""
         try:
-            self.reads += 1
             return str(self._gh.get_user().login)
         except GithubException:
             return None
@@ -309,7 +286,6 @@ class PullRequestClient:
         pr = self._pull()
 
         def post() -> int:
-            self.writes += 1
             _, data = pr.requester.requestJsonAndCheck(
                 "POST", f"{pr.url}/reviews", input=dict(payload)
             )
@@ -321,7 +297,6 @@ class PullRequestClient:
         pr = self._pull()
 
         def post() -> int:
-            self.writes += 1
             return int(pr.create_issue_comment(body).id)
 
         return self._write("post the summary comment", post)
@@ -331,7 +306,6 @@ class PullRequestClient:
         url = f"{_repo_url(pr)}/issues/comments/{comment_id}"
 
         def patch() -> None:
-            self.writes += 1
             pr.requester.requestJsonAndCheck("PATCH", url, input={"body": body})
 
         self._write("edit the summary comment", patch)
@@ -341,7 +315,6 @@ class PullRequestClient:
         pr = self._pull()
 
         def post() -> int:
-            self.writes += 1
             body = {"name": name, "head_sha": head_sha, "status": "in_progress"}
             _, data = pr.requester.requestJsonAndCheck(
                 "POST", f"{_repo_url(pr)}/check-runs", input=body
@@ -364,7 +337,6 @@ class PullRequestClient:
         body: dict[str, Any] = {"status": "completed", "conclusion": conclusion, "output": out}
 
         def send() -> int:
-            self.writes += 1
             if check_id is None:
                 _, data = pr.requester.requestJsonAndCheck(
                     "POST",
@@ -385,15 +357,6 @@ class PullRequestClient:
         if self._pr is None:
             self._pr = self._gh.get_repo(self.repo).get_pull(self.number)
         return self._pr
-
-    def _counted(self, items: Iterable[T]) -> list[T]:
-        """Materialise a PaginatedList, counting its pages as reads."""
-        out: list[T] = []
-        per_page = self.settings.per_page
-        for item in items:
-            out.append(item)
-        self.reads += max(1, -(-len(out) // per_page))
-        return out
 
     def _read(self, step: str, call: Callable[[], T]) -> T:
         return self._retrying(step, call, write=False)
@@ -506,5 +469,5 @@ def _error_texts(errors: object) -> Iterable[str]:
             yield e["message"]
 
 
-def _existing(c: IssueComment) -> ExistingComment:
+def _existing(c: IssueComment | PullRequestComment) -> ExistingComment:
     return ExistingComment(int(c.id), c.body or "", c.user.login if c.user else "")

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from depthgate.classify import HunkDecision
-from depthgate.diff import Anchor, LineKind, Side
+from depthgate.diff import Anchor, Side
 from depthgate.findings import (
     AnswerError,
     ParsedAnswer,
@@ -405,15 +405,7 @@ def _interpret(result: _TaskResult, plan: Plan, options: ReviewOptions) -> None:
         if hunk is None or id(hunk) not in own:
             result.summary.append(_summary(finding, "outside_task_hunks", provenance, options))
             continue
-        line_text = next(
-            (
-                ln.text
-                for ln in hunk.lines
-                if (ln.old_no if side is Side.LEFT else ln.new_no) == placed.line
-                and (ln.kind is LineKind.DELETED) == (side is Side.LEFT)
-            ),
-            "",
-        )
+        line_text = hunk.line_text(side, placed.line) or ""
         comment = _comment(finding, placed, provenance, options, line_text)
         result.drafts.append((comment, finding))
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from depthgate.diff import Anchor, Diff, Line, LineKind, Side, parse_github_files
+from depthgate.diff import Anchor, Diff, Side, parse_github_files
 from depthgate.findings import PullRequestText
 from depthgate.gateway import Gateway
 from depthgate.github import ExistingComment, GitHubErrorClass, GitHubFailure, PullRequestInfo
@@ -40,6 +40,7 @@ from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
 from depthgate.plan import UNCHANGED, Plan, build_plan, hunk_key
 from depthgate.publish import review_payload
 from depthgate.routes import LoadedConfig
+from depthgate.sanitize import SanitizePolicy
 from depthgate.summary import (
     MARKER,
     SummaryState,
@@ -54,8 +55,6 @@ _MARKER_RE = re.compile(r"<!-- " + re.escape(MARKER) + r" \{.*?\} -->", re.DOTAL
 
 class PullRequestPort(Protocol):
     """What a review run needs from GitHub (:class:`depthgate.github.PullRequestClient`)."""
-
-    writes: int
 
     def info(self) -> PullRequestInfo: ...
     def files(self) -> list[dict[str, Any]]: ...
@@ -259,6 +258,16 @@ def _write_summary(
         run.summary_written = True
 
 
+def summary_markdown(run: PrRun, policy: SanitizePolicy) -> str:
+    """The summary as posted, or -- when it was not posted (dry run, GitHub refused, a partial
+    review with nothing to post) -- as it would have been. ``run.outcome`` must be set."""
+    assert run.outcome is not None
+    if run.summary_body:
+        return run.summary_body
+    head = run.pr.head_sha if run.pr else ""
+    return render_summary(run.outcome, SummaryState(head), notes=run.notes, policy=policy)
+
+
 def _post(
     client: PullRequestPort,
     run: PrRun,
@@ -286,11 +295,9 @@ def _post(
     run.demoted = len(dropped)
     note = f"GitHub refused the review ({first_error})"
     if keep:
-        retry = dict(payload)
-        retry["commit_id"] = now.head_sha
-        retry["comments"] = [c for c in _as_list(payload["comments"]) if _fp_of(c) in _fps(keep)]
+        retry = review_payload(keep, head_sha=now.head_sha, body=str(payload["body"]))
         try:
-            run.review_id = client.create_review(retry)
+            run.review_id = client.create_review(retry.to_json())
         except GitHubFailure as exc:
             if exc.error_class is not GitHubErrorClass.UNPROCESSABLE:
                 raise
@@ -316,22 +323,10 @@ def _still_valid(c: Comment, reviewed: Diff, current: Diff) -> bool:
     for number in lines:
         anchor = Anchor(c.path, side, number)
         old, new = reviewed.anchors.get(anchor), current.anchors.get(anchor)
-        if (
-            new is None
-            or old is None
-            or _text(old.lines, side, number) != _text(new.lines, side, number)
-        ):
+        if new is None or old is None or old.line_text(side, number) != new.line_text(side, number):
             return False
         hunks.add(id(new))
     return len(hunks) == 1
-
-
-def _text(lines: Sequence[Line], side: Side, number: int) -> str | None:
-    for ln in lines:
-        no = ln.old_no if side is Side.LEFT else ln.new_no
-        if no == number and (ln.kind is LineKind.DELETED) == (side is Side.LEFT):
-            return ln.text
-    return None
 
 
 def _demote(outcome: ReviewOutcome, comments: Collection[Comment], reason: str) -> None:
@@ -348,19 +343,6 @@ def _demote(outcome: ReviewOutcome, comments: Collection[Comment], reason: str) 
             }
         )
         outcome.summary_only.append(SummaryOnly(finding, reason, c.provenance))
-
-
-def _fps(comments: Collection[Comment]) -> set[str]:
-    return {c.fingerprint for c in comments}
-
-
-def _fp_of(comment_json: object) -> str:
-    body = comment_json.get("body", "") if isinstance(comment_json, dict) else ""
-    return next(iter(fingerprints_in([str(body)])), "")
-
-
-def _as_list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list | tuple) else []
 
 
 def _trusted(

@@ -98,6 +98,12 @@ def test_a_delivery_becomes_one_review_one_summary_and_a_check_run(world: World)
     )
     assert "| alias | hunks |" in check["output"]["summary"]
     assert all(r.status < 400 for r in gh.requests)
+    # /metrics counts the gateway calls by alias and error class, and the GitHub writes by kind
+    metrics = h.metrics.render().decode()
+    assert 'depthgate_gateway_calls_total{alias="review-deep",error_class="none"} 1.0' in metrics
+    assert 'depthgate_gateway_calls_total{alias="review-fast",error_class="none"} 2.0' in metrics
+    for kind, n in (("check_run", 2), ("review", 1), ("summary", 1)):
+        assert f'depthgate_github_writes_total{{kind="{kind}"}} {n}.0' in metrics
     # the token asked for one repository and nothing more than the review needs
     (mint,) = [r for r in gh.requests if r.path.endswith("/access_tokens")]
     assert mint.body["repository_ids"] == [world.repo_id]
@@ -139,6 +145,10 @@ def test_a_gateway_failure_fails_the_check_run_with_the_handoff(world: World) ->
     assert (check["status"], check["conclusion"]) == ("completed", "failure")
     assert "## depthgate: review failed" in check["output"]["summary"]
     assert "**auth** from alias" in check["output"]["summary"]
+    metrics = world.harness.metrics.render().decode()
+    calls = [ln for ln in metrics.splitlines() if ln.startswith("depthgate_gateway_calls_total")]
+    # the busiest alias is probed first; its auth answer stops the run before any other call
+    assert calls == ['depthgate_gateway_calls_total{alias="review-fast",error_class="auth"} 1.0']
     assert KEY not in json.dumps(check)
 
 

@@ -17,15 +17,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from depthgate.actions import SECRET_ENV
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
+from depthgate.flags import Flags, review_options
 from depthgate.gateway import GatewaySettings, HttpGateway
 from depthgate.github import GitHubErrorClass, GitHubFailure, GitHubSettings, PullRequestClient
 from depthgate.handoff import RunContext, build_handoff, render_markdown
-from depthgate.pipeline import ReviewOptions
-from depthgate.prreview import PrReviewOptions, PrRun, review_pull_request
+from depthgate.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
 from depthgate.sanitize import SanitizePolicy
-from depthgate.summary import SummaryState, render_summary
 
 log = logging.getLogger("depthgate.app")
 CHECK_NAME = "depthgate"
@@ -59,11 +57,7 @@ async def review_job(ctx: Context, env: Mapping[str, str] | None = None) -> JobR
     )
     loaded = ctx.config
     gateway = GatewaySettings.from_config(loaded.config.gateway, env)
-    secrets = [*gateway.secrets(), *(env[k] for k in SECRET_ENV if len(env.get(k, "")) >= 8)]
-    review = ReviewOptions(
-        sanitize=SanitizePolicy(secrets=tuple(secrets)),
-        max_comments=loaded.config.limits.max_comments,
-    )
+    review = review_options(Flags(), loaded, gateway, env)
     bot = env.get("DEPTHGATE_BOT_LOGIN") or ctx.bot_login()
     options = PrReviewOptions(
         review=review,
@@ -74,7 +68,7 @@ async def review_job(ctx: Context, env: Mapping[str, str] | None = None) -> JobR
     ctx.metrics.github_write("check_run")
     async with HttpGateway(gateway, loaded.config.routes) as gw:
         run = await review_pull_request(client, loaded, gw, options)
-    _count(ctx, run, client.writes)
+    _count(ctx, run)
     failure = run.github_failure
     if failure is not None and failure.error_class in RETRIED:
         # the queue retries with backoff (after a 401, with a fresh installation token); the
@@ -116,27 +110,27 @@ def _verdict(
         if run.pr is not None and run.pr.state != "open":
             return "neutral", f"Not reviewed: the PR is {run.pr.state}", skipped, ""
         return "success", "Nothing new to review", skipped, ""
-    assert outcome is not None
     counts = outcome.counts()
     title = f"{run.posted} comments on {counts['reviewed']} reviewed hunks"
     return "success", title, _summary_text(run, policy), ""
 
 
 def _summary_text(run: PrRun, policy: SanitizePolicy) -> str:
-    if run.summary_body:
-        return run.summary_body
-    if run.outcome is None:
-        return run.skipped or ""
-    head = run.pr.head_sha if run.pr else ""
-    return render_summary(run.outcome, SummaryState(head), notes=run.notes, policy=policy)
+    return summary_markdown(run, policy) if run.outcome is not None else run.skipped or ""
 
 
-def _count(ctx: Context, run: PrRun, writes: int) -> None:
+def _count(ctx: Context, run: PrRun) -> None:
     if run.outcome is not None:
-        failed = {f.alias: f.error_class.value for f in run.outcome.failures}
+        # the calls of failed tasks under their error class, every other call as "none"
+        failed: dict[str, int] = {}
+        for f in run.outcome.failures:
+            calls = f.retries + 1 if f.sent else 0
+            for _ in range(calls):
+                ctx.metrics.gateway_call(f.alias, f.error_class.value)
+            failed[f.alias] = failed.get(f.alias, 0) + calls
         for alias, usage in run.outcome.usage.items():
-            for _ in range(usage.calls):
-                ctx.metrics.gateway_call(alias, failed.get(alias, "none"))
+            for _ in range(max(0, usage.calls - failed.get(alias, 0))):
+                ctx.metrics.gateway_call(alias, "none")
     if run.review_id is not None:
         ctx.metrics.github_write("review")
     if run.summary_written:
