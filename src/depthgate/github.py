@@ -3,8 +3,9 @@
 One :class:`PullRequestClient` per pull request and run. It reads what the review needs (the
 PR, its files, the issue comments that may hold the sticky summary, the review comments that
 carry fingerprints) and makes at most two writes: the review and the summary (the App adds the
-start and end of its check run). PyGithub does the HTTP, pagination and the spacing of writes (``seconds_between_writes``, 1 s by default: at most
-60 content-creating requests a minute, under GitHub's 80). Its own urllib3 retry is turned off;
+start and end of its check run). PyGithub does the HTTP, pagination and the spacing of writes
+(``seconds_between_writes``, 1 s by default: at most 60 content-creating requests a minute,
+under GitHub's 80). Its own urllib3 retry is turned off;
 this module retries instead, so that every wait is GitHub's own number (``Retry-After``, or the
 primary limit's reset time, else 60 s and doubling, per facts/github.md), is capped, and is
 switched off in tests by ``stamina.set_testing``:
