@@ -4,25 +4,28 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 GW_VENV ?= .venv-gw
-# The real LiteLLM proxy the interop tests run against (tests/interop). Its own venv: LiteLLM's
-# dependency tree must not decide depthgate's.
-LITELLM_SPEC ?= litellm[proxy]==1.108.7 prisma==0.15.0
+REQ := requirements
 
-.PHONY: all install gateway-venv plan test lint typecheck unit bench golden lock clean
+.PHONY: all install gateway-venv plan test lint typecheck unit bench golden lock mutants clean
 
 all: test
 
-$(BIN)/depthgate: pyproject.toml
+# Every environment installs from its hash-locked file (make lock): nothing unpinned, nothing
+# unhashed, no dependency resolved at install time (--no-deps), and `pip check` proves the lock
+# complete for this interpreter.
+$(BIN)/depthgate: pyproject.toml $(REQ)/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(REQ)/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
 
 install: $(BIN)/depthgate
 
-$(GW_VENV)/bin/litellm:
+$(GW_VENV)/bin/litellm: $(REQ)/gateway.txt
 	$(PYTHON) -m venv $(GW_VENV)
-	$(GW_VENV)/bin/pip install --quiet $(LITELLM_SPEC)
+	$(GW_VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(REQ)/gateway.txt
+	touch $@
 
 gateway-venv: $(GW_VENV)/bin/litellm
 
@@ -43,7 +46,6 @@ unit: install gateway-venv
 test: lint typecheck unit
 
 bench: install
-	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/plan_bench.py
 	$(BIN)/python bench/review_bench.py
 	$(BIN)/python bench/token_estimate.py
@@ -53,20 +55,26 @@ bench: install
 golden: install
 	$(BIN)/python scripts/regen_golden_diffs.py
 
-# requirements/action.txt: the composite action's hash-locked install (action.yml), i.e. the runtime
-# dependencies of [project] plus setuptools (the build backend, installed with --no-build-isolation).
-# Resolved for the Python this venv runs (3.11, the action's). Rerun after changing dependencies;
-# existing pins are kept where they still fit: `make lock LOCK_ARGS=--upgrade` moves them all to the
-# newest releases.
+# One universal resolution per environment, hash-locked, for every Python >= 3.11 and platform
+# (markers kept, e.g. async-timeout for redis on Python < 3.11.3):
+#   dev.txt      make install / make test (runtime + test + app + bench extras)
+#   action.txt   the composite action (action.yml): runtime dependencies only
+#   app.txt      the Docker image: runtime + app extra
+#   gateway.txt  the LiteLLM proxy of the interop tests (.venv-gw)
+# action.txt and app.txt are constrained by dev.txt, so the suite tests the versions they ship.
+# Existing pins are kept where they still fit; `make lock LOCK_ARGS=--upgrade` moves them all.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --no-annotate $(LOCK_ARGS)
 lock: install
-	$(BIN)/pip install --quiet -e '.[test,lock]'
-	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_ARGS) --generate-hashes \
-		--allow-unsafe --strip-extras --build-deps-for wheel --no-emit-index-url \
-		--no-emit-find-links -o requirements/action.txt pyproject.toml
-	# requirements/app.txt: the Docker image's hash-locked install (the app extra + the build backend)
-	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_ARGS) --generate-hashes \
-		--allow-unsafe --strip-extras --extra app --build-deps-for wheel --no-emit-index-url \
-		--no-emit-find-links -o requirements/app.txt pyproject.toml
+	$(UV_COMPILE) -o $(REQ)/dev.txt pyproject.toml $(REQ)/build.in --extra test --extra app --extra bench
+	$(UV_COMPILE) -c $(REQ)/dev.txt -o $(REQ)/action.txt pyproject.toml $(REQ)/build.in
+	$(UV_COMPILE) -c $(REQ)/dev.txt -o $(REQ)/app.txt pyproject.toml $(REQ)/build.in --extra app
+	$(UV_COMPILE) -o $(REQ)/gateway.txt $(REQ)/gateway.in
+
+# Mutation testing of the posting rules (not part of make test; figures in the README).
+mutants: install
+	$(BIN)/mutmut run
+	$(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) $(GW_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis src/*.egg-info

@@ -20,16 +20,12 @@ import re
 import stat
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTION = ROOT / "action.yml"
@@ -504,56 +500,3 @@ def test_run_step_rejects_unknown_values(
     assert message in proc.stdout
     assert log == "", "depthgate must not run"
     assert not (tmp_path / "pwned").exists()
-
-
-# --- the action's lock file -----------------------------------------------------------------------
-
-
-def _lock_entries() -> dict[str, tuple[str, list[str]]]:
-    """name -> (pinned version, hashes), from requirements/action.txt."""
-    text = LOCK.read_text(encoding="utf-8")
-    logical = re.sub(r"\\\n", " ", text)
-    entries: dict[str, tuple[str, list[str]]] = {}
-    for raw in logical.splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:\s+--hash=\S+)*)", line)
-        assert m, f"not a hash-pinned requirement: {raw!r}"
-        hashes = m[3].split()
-        assert hashes, f"{m[1]} carries no hash"
-        assert all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for h in hashes), m[1]
-        entries[canonicalize_name(m[1])] = (m[2], hashes)
-    return entries
-
-
-def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
-    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
-    entries = _lock_entries()
-    for spec in project["project"]["dependencies"]:
-        req = Requirement(spec)
-        name = canonicalize_name(req.name)
-        assert name in entries, f"{req.name} (pyproject dependencies) is not in {LOCK.name}"
-        version = entries[name][0]
-        assert req.specifier.contains(version, prereleases=True), (
-            f"{req.name}=={version} in {LOCK.name} does not satisfy {spec!r}: run `make lock`"
-        )
-    # the build backend too: the action installs depthgate with --no-build-isolation --no-index
-    for spec in project["build-system"]["requires"]:
-        req = Requirement(spec)
-        assert canonicalize_name(req.name) in entries, f"{req.name} (build backend) not locked"
-        assert req.specifier.contains(entries[canonicalize_name(req.name)][0])
-    assert Version(entries["setuptools"][0]) >= Version("77")  # SPDX `license = "..."`
-
-
-def test_lock_file_is_portable_and_says_how_it_is_made() -> None:
-    text = LOCK.read_text(encoding="utf-8")
-    assert "make lock" in text.split("\n\n", 1)[0], "header must say how to regenerate it"
-    assert "with Python 3.11" in text
-    # no machine-local index or wheel directory, no extras (constraints-compatible)
-    assert not [ln for ln in text.splitlines() if ln.startswith(("--", "-i ", "-f "))]
-    assert "file://" not in text
-    assert not re.search(r"^[A-Za-z0-9._-]+\[", text, flags=re.MULTILINE)
-    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert re.search(r"^lock:", makefile, flags=re.MULTILINE)
-    assert "--generate-hashes" in makefile

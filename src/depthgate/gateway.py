@@ -254,7 +254,7 @@ class HttpGateway:
         deadline = self._clock() + policy.budget_s
         state = {"attempts": 0, "bad_responses": 0}
 
-        def backoff(exc: Exception) -> bool | float:
+        def backoff(exc: BaseException) -> bool | float:
             if not isinstance(exc, GatewayError):
                 return False
             if exc.error_class is ErrorClass.BAD_RESPONSE:

@@ -368,7 +368,7 @@ class PullRequestClient:
     def _retrying(self, step: str, call: Callable[[], T], *, write: bool) -> T:
         waits = {"n": 0}
 
-        def backoff(exc: Exception) -> bool | float:
+        def backoff(exc: BaseException) -> bool | float:
             if not isinstance(exc, GitHubFailure):
                 return False
             if exc.error_class is GitHubErrorClass.RATE_LIMITED:
