@@ -30,9 +30,9 @@ from pathlib import Path
 
 from unidiff.patch import PatchSet
 
-from depthgate.diff import parse_diff
-from depthgate.plan import build_plan, plan_to_dict
-from depthgate.routes import load_config
+from depthgate.configfile import load_config
+from depthgate.core.diff import parse_diff
+from depthgate.core.plan import build_plan, plan_to_dict
 
 KINDS = [
     ("py", "    value_{i} = compute(item, {i})", "    if item.flag_{i}:"),

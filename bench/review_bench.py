@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from depthgate.diff import parse_diff  # noqa: E402
-from depthgate.gateway import GatewaySettings, HttpGateway  # noqa: E402
-from depthgate.pipeline import ReviewOptions, review  # noqa: E402
-from depthgate.plan import build_plan  # noqa: E402
-from depthgate.routes import load_config  # noqa: E402
+from depthgate.configfile import load_config  # noqa: E402
+from depthgate.core.diff import parse_diff  # noqa: E402
+from depthgate.core.pipeline import ReviewOptions, review  # noqa: E402
+from depthgate.core.plan import build_plan  # noqa: E402
+from depthgate.gateway.client import GatewaySettings, HttpGateway  # noqa: E402
 
 ROUTES = textwrap.dedent(
     """\

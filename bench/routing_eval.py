@@ -8,7 +8,7 @@ Builds its corpus at run time from the list in ``bench/routing_cases.yaml``: for
 downloads the release before and the release after from the package index
 (``pip download --no-deps --no-binary :all:``, cached under ``--cache-dir``, outside the
 repository), diffs the files named by the case the way ``git diff`` renders a PR, and runs the
-real planner on it -- ``depthgate.plan.build_plan`` with the packaged default config, the plan
+real planner on it -- ``depthgate.core.plan.build_plan`` with the packaged default config, the plan
 alone, no gateway. Prints:
 
 * **recall**: fix hunks (hunks with an added or removed line matching the case's ``fix``
@@ -46,11 +46,12 @@ from typing import Any
 
 import yaml
 
-from depthgate.classify import Classification
-from depthgate.diff import LineKind, parse_diff
-from depthgate.pack import pack
-from depthgate.plan import build_plan
-from depthgate.routes import LoadedConfig, Tier, load_config
+from depthgate.configfile import load_config
+from depthgate.core.classify import Classification
+from depthgate.core.diff import LineKind, parse_diff
+from depthgate.core.pack import pack
+from depthgate.core.plan import build_plan
+from depthgate.core.routes import LoadedConfig, Tier
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CASES = ROOT / "bench" / "routing_cases.yaml"

@@ -1,4 +1,4 @@
-"""How far the offline token estimate (depthgate.pack) is from real tokenizer counts.
+"""How far the offline token estimate (depthgate.core.pack) is from real tokenizer counts.
 
     .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/token_estimate.py
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import bpe_openai
 
-from depthgate.diff import Hunk, parse_diff
-from depthgate.pack import hunk_tokens, render_hunk
+from depthgate.core.diff import Hunk, parse_diff
+from depthgate.core.pack import hunk_tokens, render_hunk
 
 ROOT = Path(__file__).resolve().parent.parent
 

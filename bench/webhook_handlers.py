@@ -9,7 +9,8 @@ from typing import Any
 
 from depthgate.app import App, Context, JobResult, ReviewJob
 from depthgate.app.surface import REVIEW_EVENTS
-from depthgate.routes import LoadedConfig, load_config
+from depthgate.configfile import load_config
+from depthgate.core.routes import LoadedConfig
 
 
 @cache

@@ -19,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from depthgate.gateway import GatewayError, GatewaySettings, HttpGateway  # noqa: E402
-from depthgate.routes import parse_config  # noqa: E402
+from depthgate.core.ports import GatewayError  # noqa: E402
+from depthgate.core.routes import parse_config  # noqa: E402
+from depthgate.gateway.client import GatewaySettings, HttpGateway  # noqa: E402
 from tests.fakes.upstream import answer, error  # noqa: E402
 from tests.interop import conftest as interop  # noqa: E402
 from tests.test_cassettes import CASES, CASSETTES, ROUTES, recorder  # noqa: E402

@@ -25,9 +25,9 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-from depthgate.diff import LineKind, parse_diff
-from depthgate.diff import diff_to_dict as to_dict
-from depthgate.errors import DiffError
+from depthgate.core.diff import LineKind, parse_diff
+from depthgate.core.diff import diff_to_dict as to_dict
+from depthgate.core.errors import DiffError
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "diffs"
 Tree = dict[

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import stamina
 
-from depthgate.routes import LoadedConfig, load_config
+from depthgate.configfile import load_config
+from depthgate.core.routes import LoadedConfig
 from tests.fakes.upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from depthgate.smoke import RECORD_FIELDS
+from depthgate.gateway.smoke import RECORD_FIELDS
 from tests.fakes.github import FakeGitHub, serve_github
 from tests.fakes.samples import FILES, UTIL_V2, routes
 from tests.fakes.upstream import Behavior, FakeUpstream, answer, error

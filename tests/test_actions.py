@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from depthgate.actions import (
+from depthgate.core.errors import InputError
+from depthgate.github.actions import (
     Kind,
     add_mask,
     annotation,
@@ -23,7 +24,6 @@ from depthgate.actions import (
     read_event,
     write_outputs,
 )
-from depthgate.errors import InputError
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "webhooks"  # octokit/webhooks examples
 PR_EXAMPLES = sorted((EXAMPLES / "pull_request").glob("*.json"))

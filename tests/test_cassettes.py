@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import vcr
 
-from depthgate.gateway import ChatReply, GatewayError, GatewaySettings, HttpGateway
-from depthgate.models import ErrorClass
-from depthgate.routes import parse_config
+from depthgate.core.models import ErrorClass
+from depthgate.core.ports import ChatReply, GatewayError
+from depthgate.core.routes import parse_config
+from depthgate.gateway.client import GatewaySettings, HttpGateway
 
 CASSETTES = Path(__file__).parent / "cassettes"
 URL = "http://127.0.0.1:4999"  # the recorded proxy's address is rewritten to this one

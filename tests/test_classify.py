@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from depthgate.classify import Classification, Classifier, HunkDecision
-from depthgate.diff import parse_diff
-from depthgate.routes import LoadedConfig, Tier
+from depthgate.core.classify import Classification, Classifier, HunkDecision
+from depthgate.core.diff import parse_diff
+from depthgate.core.routes import LoadedConfig, Tier
 
 
 def modify(path: str, old: list[str], new: list[str], start: int = 10) -> str:

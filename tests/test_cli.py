@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from depthgate.cli import main
-from depthgate.diff import Side, parse_diff
+from depthgate.cli.main import main
+from depthgate.core.diff import Side, parse_diff
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "pr.diff"

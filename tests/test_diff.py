@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from depthgate.diff import (
+from depthgate.core.diff import (
     Anchor,
     FileStatus,
     LineKind,
@@ -18,7 +18,7 @@ from depthgate.diff import (
     parse_diff,
     parse_github_files,
 )
-from depthgate.errors import DiffError
+from depthgate.core.errors import DiffError
 
 DIFFS = Path(__file__).parent / "data" / "diffs"
 

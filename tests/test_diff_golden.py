@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from depthgate.diff import diff_to_dict, parse_diff
-from depthgate.errors import DiffError
+from depthgate.core.diff import diff_to_dict, parse_diff
+from depthgate.core.errors import DiffError
 
 CASES = sorted(Path(__file__).parent.joinpath("data", "diffs").glob("*.diff"))
 

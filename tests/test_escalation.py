@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from depthgate.cli import main
+from depthgate.cli.main import main
 from tests.fakes.github import serve_github
 from tests.fakes.upstream import Behavior, FakeUpstream, error
 

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from depthgate.gateway import ChatReply, GatewayError, GatewaySettings, HttpGateway
-from depthgate.models import ErrorClass
-from depthgate.routes import RoutesConfig, parse_config
+from depthgate.core.models import ErrorClass
+from depthgate.core.ports import ChatReply, GatewayError
+from depthgate.core.routes import RoutesConfig, parse_config
+from depthgate.gateway.client import GatewaySettings, HttpGateway
 from tests.fakes.upstream import Behavior, FakeUpstream, answer, error
 
 CONFIG = textwrap.dedent(
@@ -317,7 +318,7 @@ def test_concurrency_is_limited_per_alias(fake: FakeUpstream) -> None:
 
 
 def test_missing_environment_is_a_config_error() -> None:
-    from depthgate.errors import ConfigError  # noqa: PLC0415
+    from depthgate.core.errors import ConfigError  # noqa: PLC0415
 
     cfg = config()
     with pytest.raises(ConfigError, match="export GW_URL"):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from depthgate.cli import main
-from depthgate.instructions import END, START, apply_block, render_block
-from depthgate.routes import LoadedConfig
+from depthgate.cli.instructions import END, START, apply_block, render_block
+from depthgate.cli.main import main
+from depthgate.core.routes import LoadedConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = str(ROOT / "src" / "depthgate" / "data" / "gateway-routes.yaml")

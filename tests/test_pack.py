@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from depthgate.classify import Classifier
-from depthgate.diff import Side, parse_diff
-from depthgate.pack import estimate_tokens, hunk_tokens, pack
-from depthgate.plan import build_plan, plan_to_dict
-from depthgate.routes import LoadedConfig, RoutesConfig, Tier
+from depthgate.core.classify import Classifier
+from depthgate.core.diff import Side, parse_diff
+from depthgate.core.pack import estimate_tokens, hunk_tokens, pack
+from depthgate.core.plan import build_plan, plan_to_dict
+from depthgate.core.routes import LoadedConfig, RoutesConfig, Tier
 
 
 def config(base: LoadedConfig, **changes: object) -> RoutesConfig:

@@ -11,13 +11,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from depthgate.diff import parse_diff
-from depthgate.gateway import GatewayError
-from depthgate.models import ErrorClass, Message
-from depthgate.pipeline import FINGERPRINT_MARK, ReviewOptions, review
-from depthgate.plan import build_plan
-from depthgate.routes import LoadedConfig
-from depthgate.sanitize import SanitizePolicy, invariant_violations
+from depthgate.core.diff import parse_diff
+from depthgate.core.models import ErrorClass, Message
+from depthgate.core.pipeline import FINGERPRINT_MARK, ReviewOptions, review
+from depthgate.core.plan import build_plan
+from depthgate.core.ports import GatewayError
+from depthgate.core.routes import LoadedConfig
+from depthgate.core.sanitize import SanitizePolicy, invariant_violations
 from tests.fakes.gateway import FakeGateway
 
 DIFF = (

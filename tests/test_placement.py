@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from depthgate import placement
-from depthgate.diff import Anchor, Diff, LineKind, Side, parse_diff, parse_github_files
-from depthgate.models import Finding
-from depthgate.placement import Placed, PlacementMode, Reason, place, place_all
+from depthgate.core import placement
+from depthgate.core.diff import Anchor, Diff, LineKind, Side, parse_diff, parse_github_files
+from depthgate.core.models import Finding
+from depthgate.core.placement import Placed, PlacementMode, Reason, place, place_all
 
 DIFFS = Path(__file__).parent / "data" / "diffs"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from depthgate.cli import main
+from depthgate.cli.main import main
 from tests.fakes.github import FakeGitHub, serve_github
 from tests.fakes.samples import AUTH, DOCS, FILES, UTIL_V2, patch_file, routes
 from tests.fakes.upstream import Behavior, FakeUpstream, error

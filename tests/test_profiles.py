@@ -6,9 +6,9 @@ import email.utils
 
 import pytest
 
-from depthgate.models import ErrorClass
-from depthgate.profiles import classify_error, model_matches, resolved_model, retry_after
-from depthgate.routes import Profile
+from depthgate.core.models import ErrorClass
+from depthgate.core.routes import Profile
+from depthgate.gateway.profiles import classify_error, model_matches, resolved_model, retry_after
 
 LITELLM_BAD_ALIAS = {
     "error": {

@@ -6,11 +6,11 @@ import asyncio
 import json
 from typing import Any
 
-from depthgate.diff import parse_diff
-from depthgate.pipeline import ReviewOptions, review
-from depthgate.plan import build_plan
-from depthgate.publish import EVENT, review_payload
-from depthgate.routes import LoadedConfig
+from depthgate.core.diff import parse_diff
+from depthgate.core.pipeline import ReviewOptions, review
+from depthgate.core.plan import build_plan
+from depthgate.core.publish import EVENT, review_payload
+from depthgate.core.routes import LoadedConfig
 from tests.fakes.gateway import FakeGateway
 
 DIFF = (

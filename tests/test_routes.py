@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from depthgate.errors import ConfigError
-from depthgate.routes import Tier, config_schema, load_config, parse_config
+from depthgate.configfile import load_config
+from depthgate.core.errors import ConfigError
+from depthgate.core.routes import Tier, config_schema, parse_config
 
 BASE = textwrap.dedent(
     """\

@@ -22,8 +22,8 @@ from bench.routing_eval import (
     read_sdist,
     render,
 )
-from depthgate.diff import parse_diff
-from depthgate.routes import LoadedConfig
+from depthgate.core.diff import parse_diff
+from depthgate.core.routes import LoadedConfig
 
 FIXTURES = Path(__file__).parent / "data" / "routing"
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from depthgate.sanitize import (
+from depthgate.core.sanitize import (
     IMAGE_REMOVED,
     LINK_REMOVED,
     REDACTED,
@@ -22,7 +22,7 @@ from depthgate.sanitize import (
     invariant_violations,
     sanitize,
 )
-from depthgate.secretscan import find_secret_shape
+from depthgate.core.secretscan import find_secret_shape
 
 REPO = "octo-org/depthgate"
 CANARY_KEY = "dg-canary-gateway-key-" + "7f3a9c"

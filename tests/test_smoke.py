@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from depthgate.cli import main
-from depthgate.smoke import RECORD_FIELDS
+from depthgate.cli.main import main
+from depthgate.gateway.smoke import RECORD_FIELDS
 from tests.fakes.upstream import FakeUpstream, answer, error
 
 KEY = "sk-smoke-canary-0123456789abcdef"

@@ -6,13 +6,13 @@ import asyncio
 import json
 from typing import Any
 
-from depthgate.diff import parse_diff
-from depthgate.gateway import GatewayError
-from depthgate.models import ErrorClass
-from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
-from depthgate.plan import build_plan
-from depthgate.routes import LoadedConfig
-from depthgate.summary import (
+from depthgate.core.diff import parse_diff
+from depthgate.core.models import ErrorClass
+from depthgate.core.pipeline import ReviewOptions, ReviewOutcome, review
+from depthgate.core.plan import build_plan
+from depthgate.core.ports import GatewayError
+from depthgate.core.routes import LoadedConfig
+from depthgate.core.summary import (
     MAX_CHARS,
     MAX_FPS,
     MAX_HUNKS,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from depthgate.sanitize import SanitizePolicy, invariant_violations
+from depthgate.core.sanitize import SanitizePolicy, invariant_violations
 from tests.fakes.upstream import Behavior, FakeUpstream, answer
 from tests.test_review_cli import KEY, both, run
 

@@ -13,7 +13,8 @@ from depthgate.app.jobs import Accepted, job_spec
 from depthgate.app.metrics import Metrics
 from depthgate.app.queue import JobRunner, Queue, Reaper
 from depthgate.app.settings import AppSettings
-from depthgate.routes import LoadedConfig, load_config
+from depthgate.configfile import load_config
+from depthgate.core.routes import LoadedConfig
 from tests.app.helpers import pr_payload
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from depthgate.app import App, Context, JobResult, ReviewJob
-from depthgate.routes import LoadedConfig, load_config
+from depthgate.configfile import load_config
+from depthgate.core.routes import LoadedConfig
 
 STALL_S = 60.0  # bounded: the test kills the worker long before
 

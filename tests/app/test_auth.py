@@ -19,7 +19,7 @@ from depthgate.app.errors import AppAuthError
 from depthgate.app.jobs import JobState
 from depthgate.app.settings import AppSettings
 from depthgate.app.surface import REVIEW_EVENTS
-from depthgate.routes import LoadedConfig, _packaged_text
+from depthgate.core.routes import LoadedConfig, packaged_text
 from tests.app.harness import Clock, Harness
 from tests.app.helpers import pr_payload
 from tests.fakes.github import FakeGitHub, serve_github
@@ -159,7 +159,7 @@ def test_config_comes_from_the_default_branch_else_the_server(
         h.deliver(payload)
         h.drain()
         assert seen[-1].sha256 == h.config.sha256  # nothing in the repository: the server's
-        repo_text = _packaged_text("gateway-routes.yaml") + "\n# the repository's copy\n"
+        repo_text = packaged_text("gateway-routes.yaml") + "\n# the repository's copy\n"
         fake.add_contents("alice/app", ".github/gateway-routes.yaml", repo_text, ref="main")
         fake.add_contents("alice/app", ".github/gateway-routes.yaml", "not: [valid", ref="feature")
         h.deliver(

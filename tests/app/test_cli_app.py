@@ -42,7 +42,11 @@ def env(rsa_keys: tuple[str, str], tmp_path: object) -> dict[str, str]:
         ),
         (["serve"], {"DEPTHGATE_JOB_LEASE_S": "soon"}, "expected a number"),
         (["serve", "--handlers", "depthgate.app.no_such_module"], {}, "cannot be imported"),
-        (["worker", "--handlers", "depthgate.errors"], {}, "neither register(app) nor review_job"),
+        (
+            ["worker", "--handlers", "depthgate.core.errors"],
+            {},
+            "neither register(app) nor review_job",
+        ),
     ],
 )
 def test_configuration_errors(

@@ -14,7 +14,7 @@ from depthgate.app import App, Context, JobResult
 from depthgate.app.jobs import JobState
 from depthgate.app.settings import AppSettings, RetryPolicy
 from depthgate.app.surface import REVIEW_EVENTS
-from depthgate.errors import ConfigError
+from depthgate.core.errors import ConfigError
 from tests.app.harness import Harness, Recorder
 from tests.app.helpers import pr_payload
 

@@ -22,7 +22,7 @@ from depthgate.app.handlers import register
 from depthgate.app.metrics import Metrics
 from depthgate.app.server import create_app
 from depthgate.app.settings import AppSettings
-from depthgate.routes import load_config
+from depthgate.configfile import load_config
 from tests.app.harness import Harness
 from tests.app.helpers import LiveServer, body_of, headers, pr_payload, wait_for, worker
 from tests.fakes.github import FakeGitHub, serve_github

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from depthgate.gateway import ChatReply
-from depthgate.models import Message
+from depthgate.core.models import Message
+from depthgate.core.ports import ChatReply
 
 Answerer = Callable[[str, Sequence[Message]], str]
 

@@ -120,7 +120,7 @@ def blob_sha(text: str | bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-# --- the unified-diff hunk parser (independent of depthgate.diff) ------------------------------
+# --- the unified-diff hunk parser (independent of depthgate.core.diff) ---------------------------
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 

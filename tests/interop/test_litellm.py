@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from depthgate.cli import main
-from depthgate.gateway import ChatReply, GatewayError, GatewaySettings, HttpGateway
-from depthgate.models import ErrorClass
-from depthgate.routes import parse_config
-from depthgate.smoke import RECORD_FIELDS
+from depthgate.cli.main import main
+from depthgate.core.models import ErrorClass
+from depthgate.core.ports import ChatReply, GatewayError
+from depthgate.core.routes import parse_config
+from depthgate.gateway.client import GatewaySettings, HttpGateway
+from depthgate.gateway.smoke import RECORD_FIELDS
 from tests.fakes.upstream import Behavior, answer, error
 from tests.interop.conftest import Proxy
 

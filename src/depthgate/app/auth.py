@@ -145,7 +145,7 @@ class AppAuthenticator:
             base_url=self.api_url,
             per_page=100,
             timeout=30,
-            retry=None,  # retries belong to the caller (depthgate.github), capped and switchable
+            retry=None,  # retries are the caller's (depthgate.github.client): capped, switchable
             seconds_between_requests=None,
             seconds_between_writes=self._write_interval or None,  # GitHub: serial writes
             lazy=True,

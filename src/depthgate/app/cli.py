@@ -1,6 +1,6 @@
 """``depthgate serve``, ``depthgate worker`` and ``depthgate reconcile``.
 
-``depthgate.cli`` hooks these in with two lines (``add_app_parsers(sub)`` while building its
+``depthgate.cli.main`` hooks these in with two lines (``add_app_parsers(sub)`` while building its
 parser, ``run_app_command(args)`` when ``args.command`` is one of :data:`COMMANDS`); ``python -m
 depthgate.app`` runs them on their own. Settings come from the environment (design §7); an
 entry point is the only place that reads it.
@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from depthgate.errors import EXIT_GITHUB, EXIT_OK, DepthgateError
+from depthgate.core.errors import EXIT_GITHUB, EXIT_OK, DepthgateError
 
 COMMANDS = ("serve", "worker", "reconcile")
 

@@ -7,7 +7,7 @@ DepthgateError
 
 from __future__ import annotations
 
-from depthgate.errors import EXIT_GITHUB, DepthgateError
+from depthgate.core.errors import EXIT_GITHUB, DepthgateError
 
 
 class AppConfigError(DepthgateError):

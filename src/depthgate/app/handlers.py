@@ -1,5 +1,5 @@
 """The GitHub App's review: the Action's review of the pull request
-(:func:`depthgate.prreview.review_pull_request`: one review, one sticky summary, no duplicates,
+(:func:`depthgate.core.prreview.review_pull_request`: one review, one sticky summary, no duplicates,
 incremental) plus a check run ``depthgate`` on the head -- in progress while the review runs,
 then completed with ``success``, ``neutral`` or ``failure`` and, on failure, the handoff note
 in its output.
@@ -18,12 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
-from depthgate.flags import Flags, review_options
-from depthgate.gateway import GatewaySettings, HttpGateway
-from depthgate.github import GitHubErrorClass, GitHubFailure, GitHubSettings, PullRequestClient
-from depthgate.handoff import RunContext, build_handoff, render_markdown
-from depthgate.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
-from depthgate.sanitize import SanitizePolicy
+from depthgate.cli.flags import Flags, review_options
+from depthgate.core.handoff import RunContext, build_handoff, render_markdown
+from depthgate.core.ports import GitHubErrorClass, GitHubFailure
+from depthgate.core.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
+from depthgate.core.sanitize import SanitizePolicy
+from depthgate.gateway.client import GatewaySettings, HttpGateway
+from depthgate.github.client import GitHubSettings, PullRequestClient
 
 log = logging.getLogger("depthgate.app")
 CHECK_NAME = "depthgate"

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from depthgate.actions import REVIEWED_ACTIONS
+from depthgate.github.actions import REVIEWED_ACTIONS
 
 
 class JobState(StrEnum):

@@ -40,8 +40,8 @@ from depthgate.app.surface import (
     parse_payload,
     run_handlers,
 )
-from depthgate.errors import EXIT_USAGE, ConfigError, DepthgateError
-from depthgate.routes import LoadedConfig, parse_config
+from depthgate.core.errors import EXIT_USAGE, ConfigError, DepthgateError
+from depthgate.core.routes import LoadedConfig, parse_config
 
 if TYPE_CHECKING:
     from github import Github

@@ -22,7 +22,7 @@ from depthgate.app.queue import JobRunner, Queue, Reaper
 from depthgate.app.server import create_app
 from depthgate.app.settings import AppSettings
 from depthgate.app.surface import REVIEW_EVENTS, App
-from depthgate.routes import load_config
+from depthgate.configfile import load_config
 
 log = logging.getLogger("depthgate.app")
 

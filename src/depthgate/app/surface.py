@@ -27,8 +27,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from depthgate.actions import REVIEWED_ACTIONS
-from depthgate.routes import LoadedConfig
+from depthgate.core.routes import LoadedConfig
+from depthgate.github.actions import REVIEWED_ACTIONS
 
 if TYPE_CHECKING:
     from github import Github

@@ -6,19 +6,17 @@ like a credential are rejected with a message naming the file, the key path and 
 
 The ``classify:`` section's rules are merged by name over the packaged defaults
 (``data/classify-defaults.yaml``): a file only says what it adds or changes, and a rule set to
-``[]`` or ``null`` is switched off. Reading files happens in :func:`load_config`; everything else
-here is pure.
+``[]`` or ``null`` is switched off. Which file, and reading it, is the edge's business
+(:mod:`depthgate.configfile`); everything here is pure.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -33,9 +31,9 @@ from pydantic import (
     model_validator,
 )
 
-from depthgate.errors import ConfigError
-from depthgate.languages import Language
-from depthgate.secretscan import find_secret_shape
+from depthgate.core.errors import ConfigError
+from depthgate.core.languages import Language
+from depthgate.core.secretscan import find_secret_shape
 
 DEFAULT_CONFIG_NAMES = ("gateway-routes.yaml", ".github/gateway-routes.yaml")
 PACKAGED_CONFIG = "gateway-routes.yaml"
@@ -394,12 +392,13 @@ def _merge_rules(defaults: dict[str, Any], overrides: Mapping[str, Any]) -> dict
     return merged
 
 
-def _packaged_text(name: str) -> str:
+def packaged_text(name: str) -> str:
+    """A file of depthgate's own package data (``data/``): part of the program, not its input."""
     return resources.files("depthgate").joinpath("data", name).read_text(encoding="utf-8")
 
 
 def classify_defaults() -> dict[str, Any]:
-    data = yaml.load(_packaged_text(CLASSIFY_DEFAULTS), Loader=_UniqueKeyLoader)  # noqa: S506
+    data = yaml.load(packaged_text(CLASSIFY_DEFAULTS), Loader=_UniqueKeyLoader)  # noqa: S506
     assert isinstance(data, dict)
     return data
 
@@ -452,40 +451,6 @@ def format_validation_error(exc: ValidationError) -> str:
             msg = f"{err['msg'][0].lower()}{err['msg'][1:]}, got {got!r}"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)
-
-
-def find_config(explicit: str | None, cwd: Path) -> tuple[str, str]:
-    """The config to use and its text: the explicit path, then the default names, then the
-    packaged default. Returns ``(source, text)``."""
-    if explicit is not None:
-        return explicit, _read(Path(explicit), explicit)
-    for name in DEFAULT_CONFIG_NAMES:
-        candidate = cwd / name
-        if candidate.is_file():
-            return name, _read(candidate, name)
-    return "<packaged default>", _packaged_text(PACKAGED_CONFIG)
-
-
-def _read(path: Path, shown: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{shown}: no such file; pass --config PATH to an existing file"
-        ) from None
-    except IsADirectoryError:
-        raise ConfigError(f"{shown}: is a directory, expected a YAML file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{shown}: not UTF-8 text; save the file as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"{shown}: cannot be read: {exc.strerror}") from None
-
-
-def load_config(explicit: str | None = None, cwd: Path | None = None) -> LoadedConfig:
-    source, text = find_config(explicit, cwd or Path.cwd())
-    config = parse_config(text, source)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return LoadedConfig(config=config, source=source, sha256=digest)
 
 
 def config_schema() -> dict[str, Any]:

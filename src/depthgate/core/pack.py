@@ -29,9 +29,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from depthgate.classify import Classification, HunkDecision
-from depthgate.diff import Hunk, Line, LineKind
-from depthgate.routes import Limits, RoutesConfig, Tier
+from depthgate.core.classify import Classification, HunkDecision
+from depthgate.core.diff import Hunk, Line, LineKind
+from depthgate.core.routes import Limits, RoutesConfig, Tier
 
 BYTES_PER_TOKEN = 2.5
 TOKENS_PER_LINE = 4  # the "R12 +" prefix and the newline

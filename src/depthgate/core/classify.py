@@ -59,9 +59,9 @@ from typing import NamedTuple
 import ahocorasick
 import pathspec
 
-from depthgate.diff import Diff, FileDiff, FileKind, FileStatus, Hunk, Line, LineKind
-from depthgate.languages import Language, Syntax, defined_name, detect, syntax
-from depthgate.routes import ClassifyConfig, PatternRule, RoleRule, Tier
+from depthgate.core.diff import Diff, FileDiff, FileKind, FileStatus, Hunk, Line, LineKind
+from depthgate.core.languages import Language, Syntax, defined_name, detect, syntax
+from depthgate.core.routes import ClassifyConfig, PatternRule, RoleRule, Tier
 
 SKIP = "skip"
 _RANK = {Tier.FAST.value: 0, Tier.LOGIC.value: 1, Tier.DEEP.value: 2}

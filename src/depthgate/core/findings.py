@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from depthgate.models import Finding, Message
-from depthgate.pack import Task, render_hunk
+from depthgate.core.models import Finding, Message
+from depthgate.core.pack import Task, render_hunk
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
 _KNOWN = set(Finding.model_fields)

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
-from depthgate.errors import DiffError
+from depthgate.core.errors import DiffError
 
 __all__ = [
     "Anchor",

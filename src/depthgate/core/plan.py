@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from depthgate import __version__
-from depthgate.classify import SKIP, Classification, Classifier, HunkDecision, Reason
-from depthgate.diff import Diff, FileDiff, Hunk, file_to_dict
-from depthgate.languages import detect
-from depthgate.pack import Packing, Task, pack
-from depthgate.routes import LoadedConfig, Tier
+from depthgate.core.classify import SKIP, Classification, Classifier, HunkDecision, Reason
+from depthgate.core.diff import Diff, FileDiff, Hunk, file_to_dict
+from depthgate.core.languages import detect
+from depthgate.core.pack import Packing, Task, pack
+from depthgate.core.routes import LoadedConfig, Tier
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from depthgate.models import Comment
+from depthgate.core.models import Comment
 
 EVENT: Final = "COMMENT"
 MAX_BODY = 65_536

@@ -3,7 +3,7 @@
 Everything the model writes is untrusted: a prompt injection in the PR can make it write
 anything. Before any of it is posted, ``sanitize`` rewrites it so that
 
-* **T2, secrets**: every credential shape of ``depthgate.secretscan`` (plus whole PEM private
+* **T2, secrets**: every credential shape of ``depthgate.core.secretscan`` (plus whole PEM private
   key blocks) and every exact secret value we hold, raw or URL-encoded, becomes ``[REDACTED]``,
   also inside code and also when Markdown backslash escapes split it (``ghp\\_…``);
 * **T4, mentions and bot commands**: ``@user``, ``@org/team`` (also ``\\@user``) and a
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote, quote_plus, urlsplit
 
-from depthgate.secretscan import SECRET_SHAPES
+from depthgate.core.secretscan import SECRET_SHAPES
 
 __all__ = [
     "IMAGE_REMOVED",

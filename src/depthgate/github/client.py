@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import requests
@@ -33,90 +32,14 @@ from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.PullRequestComment import PullRequestComment
 
-from depthgate.errors import EXIT_GITHUB, DepthgateError
+from depthgate.core.errors import DepthgateError
+from depthgate.core.ports import ExistingComment, GitHubErrorClass, GitHubFailure, PullRequestInfo
 
 T = TypeVar("T")
 
 DEFAULT_API_URL = "https://api.github.com"
 SECONDARY_WAIT_S = 60.0  # no Retry-After and no reset time: wait at least a minute
 CHECK_OUTPUT_MAX = 65_535  # characters in a check run's output summary and text
-
-
-class GitHubErrorClass(StrEnum):
-    AUTH = "auth"  # 401: the token is wrong or expired
-    FORBIDDEN = "forbidden"  # 403 without a rate limit: the token may not do this
-    NOT_FOUND = "not_found"
-    RATE_LIMITED = "rate_limited"
-    UNPROCESSABLE = "unprocessable"  # 422
-    SERVER = "server"
-    CONNECTION = "connection"
-
-
-NEXT_STEP = {
-    GitHubErrorClass.AUTH: (
-        "GitHub rejected the token (401). In Actions pass `github-token` (default "
-        "github.token); for --pr set GITHUB_TOKEN to a token with access to the repository."
-    ),
-    GitHubErrorClass.FORBIDDEN: (
-        "The token may not do this (403). The workflow needs `permissions: pull-requests: "
-        "write` (and `contents: read`); fork pull requests get a read-only token on "
-        "`pull_request` -- review them with the depthgate GitHub App."
-    ),
-    GitHubErrorClass.NOT_FOUND: (
-        "GitHub answered 404: check the repository and PR number, and that the token can see "
-        "the repository (GITHUB_API_URL for GitHub Enterprise Server)."
-    ),
-    GitHubErrorClass.RATE_LIMITED: (
-        "GitHub's rate limit did not clear within the wait depthgate allows. Re-run the job later."
-    ),
-    GitHubErrorClass.UNPROCESSABLE: (
-        "GitHub refused the request as invalid (422). Re-run the job; if it repeats, report it "
-        "with the request id."
-    ),
-    GitHubErrorClass.SERVER: "GitHub failed (5xx). Re-run the job later.",
-    GitHubErrorClass.CONNECTION: (
-        "GitHub could not be reached. Check GITHUB_API_URL and the runner's network."
-    ),
-}
-
-
-class GitHubFailure(DepthgateError):
-    """GitHub could not be read or written: exit 4, with a handoff note."""
-
-    exit_code = EXIT_GITHUB
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        step: str,
-        error_class: GitHubErrorClass,
-        http_status: int | None = None,
-        request_id: str | None = None,
-        retry_after_s: float | None = None,
-        errors: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.step = step
-        self.error_class = error_class
-        self.http_status = http_status
-        self.request_id = request_id
-        self.retry_after_s = retry_after_s
-        self.errors = errors
-
-    @property
-    def next_action(self) -> str:
-        return NEXT_STEP[self.error_class]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "error_class": self.error_class.value,
-            "http_status": self.http_status,
-            "request_id": self.request_id,
-            "message": self.message,
-            "errors": list(self.errors),
-        }
 
 
 @dataclass(frozen=True)
@@ -160,24 +83,6 @@ class GitHubSettings:
             seconds_between_writes=self.write_interval_s or None,
             lazy=True,
         )
-
-
-@dataclass(frozen=True)
-class PullRequestInfo:
-    """The fields of ``GET /pulls/{n}`` a review uses."""
-
-    number: int
-    head_sha: str
-    state: str
-    title: str
-    body: str
-
-
-@dataclass(frozen=True)
-class ExistingComment:
-    id: int
-    body: str
-    author: str
 
 
 def parse_pr_ref(text: str) -> tuple[str, int]:
@@ -279,7 +184,7 @@ class PullRequestClient:
     # -- writes --------------------------------------------------------------------------------
 
     def create_review(self, payload: Mapping[str, Any]) -> int:
-        """``POST /pulls/{n}/reviews`` with the payload of :mod:`depthgate.publish`.
+        """``POST /pulls/{n}/reviews`` with the payload of :mod:`depthgate.core.publish`.
 
         PyGithub's ``create_review`` takes a Commit object, which costs a read to build; the
         payload already names ``commit_id``, so it goes through PyGithub's requester as is.

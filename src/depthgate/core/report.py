@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from depthgate.pipeline import ReviewOutcome
+from depthgate.core.pipeline import ReviewOutcome
 
 
 def outcome_to_dict(outcome: ReviewOutcome, handoff: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from depthgate.models import ErrorClass
-from depthgate.routes import Profile
+from depthgate.core.models import ErrorClass
+from depthgate.core.routes import Profile
 
 _UNKNOWN_MODEL_TEXT = re.compile(
     r"(?i)invalid model name|not a valid model id|model[_ ]not[_ ]found|no available channel|"

@@ -16,8 +16,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from depthgate.pipeline import FINGERPRINT_MARK, ReviewOutcome
-from depthgate.sanitize import SanitizePolicy, sanitize
+from depthgate.core.pipeline import FINGERPRINT_MARK, ReviewOutcome
+from depthgate.core.sanitize import SanitizePolicy, sanitize
 
 MARKER = "depthgate:summary"
 MAX_CHARS = 65_536

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from depthgate import __version__
-from depthgate.models import ErrorClass
-from depthgate.pipeline import ReviewOutcome, TaskFailure
-from depthgate.report import escalations_to_list
-from depthgate.routes import LoadedConfig
+from depthgate.core.models import ErrorClass
+from depthgate.core.pipeline import ReviewOutcome, TaskFailure
+from depthgate.core.report import escalations_to_list
+from depthgate.core.routes import LoadedConfig
 
 if TYPE_CHECKING:  # PyGithub is imported only by runs that talk to GitHub
-    from depthgate.github import GitHubFailure
+    from depthgate.core.ports import GitHubFailure
 
 NEXT_ACTION = {
     ErrorClass.AUTH: (

@@ -1,7 +1,7 @@
 """``depthgate review`` on a pull request: ``--pr OWNER/REPO#N``, or inside GitHub Actions.
 
 An entry point (it reads the environment and files, and turns results into exit codes): settings
-from flags and the environment, one run of :func:`depthgate.prreview.review_pull_request`, and
+from flags and the environment, one run of :func:`depthgate.core.prreview.review_pull_request`, and
 what the run leaves behind -- text on stdout and, in Actions, the step outputs, the job summary,
 workflow-command annotations and the handoff file. Inside Actions every secret is masked with
 ``::add-mask::`` before anything else is printed.
@@ -20,7 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from depthgate.actions import (
+from depthgate.cli.flags import Flags, review_options, secret_values
+from depthgate.configfile import load_config
+from depthgate.core.errors import (
+    EXIT_FINDINGS,
+    EXIT_GATEWAY,
+    EXIT_GITHUB,
+    EXIT_OK,
+    UsageError,
+)
+from depthgate.core.handoff import RunContext, build_handoff, render_markdown
+from depthgate.core.handoff import annotation as handoff_annotation
+from depthgate.core.models import SEVERITY_ORDER
+from depthgate.core.pipeline import ReviewOptions, ReviewOutcome
+from depthgate.core.plan import render_text
+from depthgate.core.ports import GitHubErrorClass
+from depthgate.core.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
+from depthgate.core.report import outcome_to_dict, render_outcome_text
+from depthgate.core.routes import LoadedConfig
+from depthgate.core.sanitize import SanitizePolicy
+from depthgate.gateway.client import GatewaySettings, HttpGateway
+from depthgate.github.actions import (
     Kind,
     action_outputs,
     add_mask,
@@ -31,30 +51,7 @@ from depthgate.actions import (
     read_event,
     write_outputs,
 )
-from depthgate.errors import (
-    EXIT_FINDINGS,
-    EXIT_GATEWAY,
-    EXIT_GITHUB,
-    EXIT_OK,
-    UsageError,
-)
-from depthgate.flags import Flags, review_options, secret_values
-from depthgate.gateway import GatewaySettings, HttpGateway
-from depthgate.github import (
-    GitHubErrorClass,
-    GitHubSettings,
-    PullRequestClient,
-    parse_pr_ref,
-)
-from depthgate.handoff import RunContext, build_handoff, render_markdown
-from depthgate.handoff import annotation as handoff_annotation
-from depthgate.models import SEVERITY_ORDER
-from depthgate.pipeline import ReviewOptions, ReviewOutcome
-from depthgate.plan import render_text
-from depthgate.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
-from depthgate.report import outcome_to_dict, render_outcome_text
-from depthgate.routes import LoadedConfig, load_config
-from depthgate.sanitize import SanitizePolicy
+from depthgate.github.client import GitHubSettings, PullRequestClient, parse_pr_ref
 
 ACTIONS_BOT = "github-actions[bot]"
 MAX_WARNINGS = 10

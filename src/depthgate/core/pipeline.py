@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from depthgate.classify import HunkDecision
-from depthgate.diff import Anchor, Side
-from depthgate.findings import (
+from depthgate.core.classify import HunkDecision
+from depthgate.core.diff import Anchor, Side
+from depthgate.core.findings import (
     AnswerError,
     ParsedAnswer,
     PullRequestText,
@@ -32,8 +32,7 @@ from depthgate.findings import (
     repair_messages,
     response_schema,
 )
-from depthgate.gateway import ChatReply, Gateway, GatewayError
-from depthgate.models import (
+from depthgate.core.models import (
     NO_FALLBACK,
     SEVERITY_ORDER,
     Comment,
@@ -42,11 +41,12 @@ from depthgate.models import (
     Provenance,
     SummaryOnly,
 )
-from depthgate.pack import Task, pack_escalated
-from depthgate.placement import Placed, PlacementMode, place
-from depthgate.plan import Plan
-from depthgate.routes import Tier
-from depthgate.sanitize import SanitizePolicy, sanitize
+from depthgate.core.pack import Task, pack_escalated
+from depthgate.core.placement import Placed, PlacementMode, place
+from depthgate.core.plan import Plan
+from depthgate.core.ports import ChatReply, Gateway, GatewayError
+from depthgate.core.routes import Tier
+from depthgate.core.sanitize import SanitizePolicy, sanitize
 
 FINGERPRINT_MARK = "depthgate:fp="
 _MODEL_CHARS = re.compile(r"[^\w.:/@+-]")

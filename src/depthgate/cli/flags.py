@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from depthgate.actions import SECRET_ENV
-from depthgate.errors import UsageError
-from depthgate.gateway import GatewaySettings
-from depthgate.models import SEVERITY_ORDER
-from depthgate.pipeline import ReviewOptions
-from depthgate.placement import PlacementMode
-from depthgate.routes import LoadedConfig
-from depthgate.sanitize import SanitizePolicy
+from depthgate.core.errors import UsageError
+from depthgate.core.models import SEVERITY_ORDER
+from depthgate.core.pipeline import ReviewOptions
+from depthgate.core.placement import PlacementMode
+from depthgate.core.routes import LoadedConfig
+from depthgate.core.sanitize import SanitizePolicy
+from depthgate.gateway.client import GatewaySettings
+from depthgate.github.actions import SECRET_ENV
 
 TRUE = ("1", "true", "yes", "on")
 

@@ -5,12 +5,12 @@ not say which one (github.md, "Posting a review"). So every finding the model re
 here against the parsed diff of the reviewed head before anything is posted (threats.md T3): it
 is either *placed* (:class:`Placed`, an anchor GitHub accepts) or demoted to the summary with a
 short machine-readable reason. Nothing the model says is trusted: paths, lines and sides are
-checked as values, even though :class:`~depthgate.models.Finding` already validates their types.
+checked as values, even though :class:`~depthgate.core.models.Finding` validates their types.
 
 Two modes decide which lines of the diff may carry a comment:
 
 * :attr:`PlacementMode.DIFF_CONTEXT` (the default): any commentable line, that is any anchor of
-  :attr:`Diff.anchors <depthgate.diff.Diff.anchors>` (RIGHT: added and context lines by new
+  :attr:`Diff.anchors <depthgate.core.diff.Diff.anchors>` (RIGHT: added and context lines by new
   number; LEFT: deleted lines by old number);
 * :attr:`PlacementMode.ADDED`: only lines the PR changes: added lines (RIGHT) and deleted lines
   (LEFT). For a range, every line of the range on its side must be added (RIGHT) or deleted
@@ -69,8 +69,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeGuard
 
-from depthgate.diff import Anchor, Diff, FileStatus, Hunk, LineKind, Side
-from depthgate.models import Finding
+from depthgate.core.diff import Anchor, Diff, FileStatus, Hunk, LineKind, Side
+from depthgate.core.models import Finding
 
 __all__ = ["Placed", "PlacementMode", "Reason", "place", "place_all"]
 

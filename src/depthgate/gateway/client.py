@@ -6,7 +6,7 @@ the request parameters the route declares (``max_tokens`` or ``max_completion_to
 temperature or none, ``response_format`` or not) -- never guesses from model names.
 
 Failures are told apart, not guessed at (design §4): every failure is a :class:`GatewayError`
-with an :class:`~depthgate.models.ErrorClass`, the HTTP status, the request id, the retries and
+with an :class:`~depthgate.core.models.ErrorClass`, the HTTP status, the request id, the retries and
 the resolved model. The one retry layer is stamina's (capped, jittered exponential backoff;
 ``stamina.set_testing`` turns the waits off in tests); ``Retry-After`` / ``retry-after-ms`` set
 the wait when present, and a wait longer than ``retry.max_retry_after_s`` or than what is left of
@@ -28,49 +28,17 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import stamina
 
-from depthgate import profiles
-from depthgate.errors import EXIT_GATEWAY, ConfigError, DepthgateError
-from depthgate.models import NO_FALLBACK, RETRYABLE, ErrorClass, Message
-from depthgate.routes import GatewayConfig, Profile, RetryConfig, Route
-from depthgate.secretscan import find_secret_shape
-
-
-class GatewayError(DepthgateError):
-    """A gateway call that did not produce a usable answer."""
-
-    exit_code = EXIT_GATEWAY
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        alias: str,
-        error_class: ErrorClass,
-        http_status: int | None = None,
-        request_id: str | None = None,
-        retries: int = 0,
-        retry_after_s: float | None = None,
-        response_model: str | None = None,
-        error_body_parsed: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.alias = alias
-        self.error_class = error_class
-        self.http_status = http_status
-        self.request_id = request_id
-        self.retries = retries
-        self.retry_after_s = retry_after_s
-        self.response_model = response_model
-        self.error_body_parsed = error_body_parsed  # the answer was JSON with an error object
-
-    def with_retries(self, retries: int) -> GatewayError:
-        self.retries = retries
-        return self
+from depthgate.core.errors import ConfigError
+from depthgate.core.models import NO_FALLBACK, RETRYABLE, ErrorClass, Message
+from depthgate.core.ports import ChatReply, GatewayError
+from depthgate.core.routes import GatewayConfig, Profile, RetryConfig, Route
+from depthgate.core.secretscan import find_secret_shape
+from depthgate.gateway import profiles
 
 
 @dataclass(frozen=True)
@@ -123,36 +91,6 @@ class GatewaySettings:
             v for k, v in self.headers.items() if k.lower() not in ("x-title", "http-referer")
         ]
         return tuple(v for v in values if len(v) >= 8)
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    alias: str  # the route that was asked
-    served_by: str  # the route that answered: differs when a declared fallback served
-    content: str
-    finish_reason: str | None
-    response_model: str | None
-    input_tokens: int
-    output_tokens: int
-    latency_ms: float
-    request_id: str | None
-    retries: int
-    gateway_fallback: bool  # the gateway reported that one of its own fallbacks served
-    warnings: tuple[str, ...] = ()
-    calls: int = 1  # HTTP requests made, retries and fallbacks included
-
-
-class Gateway(Protocol):
-    """The port the pipeline talks to. :class:`HttpGateway` and the test fakes implement it."""
-
-    async def chat(
-        self,
-        alias: str,
-        messages: Sequence[Message],
-        *,
-        response_schema: dict[str, Any] | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> ChatReply: ...
 
 
 class HttpGateway:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from depthgate.errors import InputError
+from depthgate.core.errors import InputError
 
 # Environment variables whose values must never appear in output, wherever they come from.
 SECRET_ENV = (

@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from depthgate.gateway import GatewayError, GatewaySettings, HttpGateway
-from depthgate.models import ErrorClass
-from depthgate.routes import Profile, RetryConfig, Route
+from depthgate.core.models import ErrorClass
+from depthgate.core.ports import GatewayError
+from depthgate.core.routes import Profile, RetryConfig, Route
+from depthgate.gateway.client import GatewaySettings, HttpGateway
 
 INVALID_ALIAS = "invalid-alias"
 PROMPT = [{"role": "user", "content": "Reply with the single word: ok"}]

@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate import __version__
-from depthgate.actions import (
-    action_outputs,
-    add_mask,
-    annotation,
-    append_summary,
-    write_outputs,
-)
 from depthgate.app.cli import COMMANDS as APP_COMMANDS
 from depthgate.app.cli import add_app_parsers, run_app_command
-from depthgate.diff import Diff, parse_diff
-from depthgate.errors import (
+from depthgate.cli.flags import Flags, review_options
+from depthgate.cli.instructions import render_block, sync
+from depthgate.configfile import load_config
+from depthgate.core.diff import Diff, parse_diff
+from depthgate.core.errors import (
     EXIT_FINDINGS,
     EXIT_GATEWAY,
     EXIT_OK,
@@ -35,18 +31,23 @@ from depthgate.errors import (
     InputError,
     UsageError,
 )
-from depthgate.flags import Flags, review_options
-from depthgate.gateway import GatewaySettings, HttpGateway
-from depthgate.handoff import RunContext, build_handoff, render_markdown
-from depthgate.instructions import render_block, sync
-from depthgate.models import SEVERITY_ORDER
-from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
-from depthgate.plan import Plan, build_plan, plan_to_dict, render_text
-from depthgate.report import outcome_to_dict, render_outcome_text
-from depthgate.routes import LoadedConfig, config_schema, load_config
-from depthgate.smoke import render_markdown as render_smoke_markdown
-from depthgate.smoke import render_text as render_smoke_text
-from depthgate.smoke import run_smoke
+from depthgate.core.handoff import RunContext, build_handoff, render_markdown
+from depthgate.core.models import SEVERITY_ORDER
+from depthgate.core.pipeline import ReviewOptions, ReviewOutcome, review
+from depthgate.core.plan import Plan, build_plan, plan_to_dict, render_text
+from depthgate.core.report import outcome_to_dict, render_outcome_text
+from depthgate.core.routes import LoadedConfig, config_schema
+from depthgate.gateway.client import GatewaySettings, HttpGateway
+from depthgate.gateway.smoke import render_markdown as render_smoke_markdown
+from depthgate.gateway.smoke import render_text as render_smoke_text
+from depthgate.gateway.smoke import run_smoke
+from depthgate.github.actions import (
+    action_outputs,
+    add_mask,
+    annotation,
+    append_summary,
+    write_outputs,
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -206,7 +207,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
 def cmd_review(
     args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO, env: Mapping[str, str]
 ) -> int:
-    from depthgate import ghrun  # noqa: PLC0415 -- PyGithub costs 0.3 s; only PR runs need it
+    from depthgate.cli import ghrun  # noqa: PLC0415 -- PyGithub costs 0.3 s; only PR runs need it
 
     flags = Flags(
         config=args.config,

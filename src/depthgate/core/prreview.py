@@ -13,7 +13,7 @@ Posting rules kept here:
   comments written by depthgate itself (``trusted_authors``) count: a PR author cannot silence
   a finding by pasting its fingerprint, or fake the summary's state.
 * **Incremental.** The summary's hidden marker lists the hunks already reviewed (by path and
-  content, :func:`depthgate.plan.hunk_key`); on a new push only the others are sent.
+  content, :func:`depthgate.core.plan.hunk_key`); on a new push only the others are sent.
 * **Never a 422 by design.** Comments are placed on the reviewed head's diff and posted with
   that head as ``commit_id``, even when the PR moved on meanwhile (GitHub shows them as
   outdated where the new commits changed the line). If GitHub answers 422 anyway, the comments
@@ -31,17 +31,22 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from depthgate.diff import Anchor, Diff, Side, parse_github_files
-from depthgate.findings import PullRequestText
-from depthgate.gateway import Gateway
-from depthgate.github import ExistingComment, GitHubErrorClass, GitHubFailure, PullRequestInfo
-from depthgate.models import Comment, Finding, SummaryOnly
-from depthgate.pipeline import ReviewOptions, ReviewOutcome, review
-from depthgate.plan import UNCHANGED, Plan, build_plan, hunk_key
-from depthgate.publish import review_payload
-from depthgate.routes import LoadedConfig
-from depthgate.sanitize import SanitizePolicy
-from depthgate.summary import (
+from depthgate.core.diff import Anchor, Diff, Side, parse_github_files
+from depthgate.core.findings import PullRequestText
+from depthgate.core.models import Comment, Finding, SummaryOnly
+from depthgate.core.pipeline import ReviewOptions, ReviewOutcome, review
+from depthgate.core.plan import UNCHANGED, Plan, build_plan, hunk_key
+from depthgate.core.ports import (
+    ExistingComment,
+    Gateway,
+    GitHubErrorClass,
+    GitHubFailure,
+    PullRequestInfo,
+)
+from depthgate.core.publish import review_payload
+from depthgate.core.routes import LoadedConfig
+from depthgate.core.sanitize import SanitizePolicy
+from depthgate.core.summary import (
     MARKER,
     SummaryState,
     earlier_findings,
@@ -54,7 +59,7 @@ _MARKER_RE = re.compile(r"<!-- " + re.escape(MARKER) + r" \{.*?\} -->", re.DOTAL
 
 
 class PullRequestPort(Protocol):
-    """What a review run needs from GitHub (:class:`depthgate.github.PullRequestClient`)."""
+    """What a review run needs from GitHub (:class:`depthgate.github.client.PullRequestClient`)."""
 
     def info(self) -> PullRequestInfo: ...
     def files(self) -> list[dict[str, Any]]: ...

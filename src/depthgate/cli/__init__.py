@@ -1,0 +1,1 @@
+"""Console entry points: arguments, the environment and rendering; nothing below reads them."""

@@ -1,0 +1,1 @@
+"""The GitHub adapter: PyGithub client for one pull request, and the Actions runtime."""
