@@ -383,6 +383,7 @@ class FakeGitHub:
     ) -> None:
         self.requests: list[Recorded] = []
         self.errors: list[str] = []  # tracebacks of the fake's own bugs (answered with a 500)
+        self.graphql_blob_requests = 0  # files asked for through GraphQL, all queries together
         self.content_limits = content_limits  # content-creating requests per minute, per hour
         self.api_version = api_version
         self._lock = threading.RLock()
@@ -732,11 +733,11 @@ class FakeGitHub:
 
     def reads(self) -> list[Recorded]:
         with self._lock:
-            return [r for r in self.requests if r.method == "GET"]
+            return [r for r in self.requests if r.method == "GET" or r.path == "/graphql"]
 
     def writes(self) -> list[Recorded]:
         with self._lock:
-            return [r for r in self.requests if r.method in _WRITES]
+            return [r for r in self.requests if r.method in _WRITES and r.path != "/graphql"]
 
     def reviews(self, full_name: str, number: int) -> list[dict[str, Any]]:
         with self._lock:
@@ -1109,6 +1110,7 @@ class FakeGitHub:
             ("GET", r"/app/hook/deliveries", self._list_deliveries, "app"),
             ("GET", r"/app/hook/deliveries/(?P<id>\d+)", self._get_delivery, "app"),
             ("POST", r"/app/hook/deliveries/(?P<id>\d+)/attempts", self._redeliver, "app"),
+            ("POST", r"/graphql", self._graphql, "graphql"),
             ("GET", r"/user", self._get_user, "user"),
             ("GET", r"/rate_limit", self._get_rate_limit, "user"),
         ]
@@ -1220,6 +1222,8 @@ class FakeGitHub:
             if route.handler == self._get_user and token.installation:
                 raise _forbidden()
             return
+        if route.permission == "graphql":
+            return  # per repository, in the resolver: GraphQL answers 200 with errors
         name = ctx.repo_name()
         if name not in self._repos or (
             token.repositories is not None and name not in token.repositories
@@ -1754,6 +1758,82 @@ class FakeGitHub:
     def _delete_issue_comment(self, ctx: _Ctx) -> Response:
         self._issue_comments.remove(self._find_issue_comment(ctx))
         return Response(204)
+
+    # --- handlers: GraphQL (the one query shape depthgate sends: blobs of one repository) ------
+
+    _GQL_FIELD = re.compile(r"(\w+): object\((oid|expression): \$(\w+)\) \{ \.\.\.(\w+) \}")
+    _GQL_BLOB_FIELDS = frozenset({"oid", "byteSize", "isBinary", "isTruncated", "text"})
+
+    def _graphql(self, ctx: _Ctx) -> Response:
+        """Parses the query itself (aliases, ``object(oid:|expression:)``, a Blob fragment),
+        reads the values from the variables as GitHub does, and answers like GitHub: 200 with
+        ``errors`` for a bad query or a repository the token cannot see."""
+        query = ctx.body.get("query") if isinstance(ctx.body, dict) else None
+        variables = ctx.body.get("variables") or {}
+        if not isinstance(query, str) or not isinstance(variables, dict):
+            raise _error(400, "Problems parsing JSON")
+
+        def errors(message: str, kind: str | None = None) -> Response:
+            err: dict[str, Any] = {"message": message}
+            if kind:
+                err["type"] = kind
+            return Response(200, {"errors": [err]})
+
+        repo_m = re.search(r"repository\(owner: \$owner, name: \$name\) \{(.*)\} \}", query)
+        frag_m = re.search(r"fragment (\w+) on Blob \{([^}]*)\}", query)
+        if repo_m is None or frag_m is None:
+            return errors("fake GitHub: unsupported query shape")
+        wanted = set(frag_m.group(2).split())
+        if not wanted <= self._GQL_BLOB_FIELDS:
+            return errors(f"Field '{sorted(wanted - self._GQL_BLOB_FIELDS)[0]}' doesn't exist")
+        fields = self._GQL_FIELD.findall(repo_m.group(1))
+        if not fields or len(fields) != repo_m.group(1).count("object("):
+            return errors("fake GitHub: unsupported field selection")
+        name = f"{variables.get('owner')}/{variables.get('name')}"
+        token = ctx.token
+        assert token is not None
+        if (
+            name not in self._repos
+            or (token.repositories is not None and name not in token.repositories)
+            or not self._permitted(token, "contents", write=False)
+        ):
+            return errors(f"Could not resolve to a Repository with the name '{name}'.", "NOT_FOUND")
+        self.graphql_blob_requests += len(fields)
+        out: dict[str, Any] = {}
+        for alias, how, var, frag in fields:
+            if frag != frag_m.group(1):
+                return errors(f"Fragment {frag} was used, but not defined")
+            value = variables.get(var)
+            if not isinstance(value, str):
+                return errors(f"Variable ${var} of type String! was provided invalid value")
+            text = self._blob_by_oid(name, value) if how == "oid" else self._blob_at(name, value)
+            if text is None:
+                out[alias] = None
+                continue
+            data = text if isinstance(text, bytes) else text.encode()
+            binary = b"\0" in data
+            node = {
+                "oid": blob_sha(data),
+                "byteSize": len(data),
+                "isBinary": binary,
+                "isTruncated": False,
+                "text": None if binary else data.decode("utf-8", "replace"),
+            }
+            out[alias] = {k: v for k, v in node.items() if k in wanted}
+        return Response(200, {"data": {"repository": out}})
+
+    def _blob_at(self, name: str, expression: str) -> str | bytes | None:
+        rev, sep, path = expression.partition(":")
+        if not sep:
+            return None
+        text = self._contents.get((name, path.strip("/"), rev))
+        return text if text is not None else self._contents.get((name, path.strip("/"), None))
+
+    def _blob_by_oid(self, name: str, oid: str) -> str | bytes | None:
+        for (repo, _, _), text in self._contents.items():
+            if repo == name and blob_sha(text.encode()) == oid:
+                return text
+        return None
 
     # --- handlers: contents and check runs -----------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 * :class:`Gateway` -- one chat call to a route alias (``depthgate.gateway.client.HttpGateway``, and
   the test fakes), answering :class:`ChatReply` or raising :class:`GatewayError`.
+* :class:`BlobReader` -- the source port: many files read in as few requests as the backend
+  allows (``depthgate.github.client.PullRequestClient``; a local git repository at the edge).
 * the pull-request port's types -- :class:`PullRequestInfo`, :class:`ExistingComment`, and
   :class:`GitHubFailure` with its :class:`GitHubErrorClass` (``depthgate.github.client``).
 """
@@ -15,6 +17,7 @@ from typing import Any, Protocol
 
 from depthgate.core.errors import EXIT_GATEWAY, EXIT_GITHUB, DepthgateError
 from depthgate.core.models import ErrorClass, Message
+from depthgate.core.source import Blob, BlobRequest
 
 
 class GatewayError(DepthgateError):
@@ -173,3 +176,13 @@ class ExistingComment:
     id: int
     body: str
     author: str
+
+
+class BlobReader(Protocol):
+    """The source port. Answers every request's ``key``; a file that could not be read is a
+    :class:`Blob` with ``text=None`` and the reason, never an exception (a failure of the whole
+    read raises the adapter's failure, e.g. :class:`GitHubFailure`)."""
+
+    def read_blobs(
+        self, requests: Sequence[BlobRequest], *, max_bytes: int
+    ) -> Mapping[str, Blob]: ...

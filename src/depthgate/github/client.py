@@ -21,7 +21,7 @@ GitHub answered and what to do.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from github.PullRequestComment import PullRequestComment
 
 from depthgate.core.errors import DepthgateError
 from depthgate.core.ports import ExistingComment, GitHubErrorClass, GitHubFailure, PullRequestInfo
+from depthgate.core.source import Blob, BlobRequest, describe_size
 
 T = TypeVar("T")
 
@@ -166,6 +167,29 @@ class PullRequestClient:
             "read the pull request's review comments",
             lambda: [_existing(c) for c in self._pull().get_review_comments()],
         )
+
+    def read_blobs(self, requests: Sequence[BlobRequest], *, max_bytes: int) -> dict[str, Blob]:
+        """Many files in one GraphQL query per :data:`GRAPHQL_BLOBS` files (the source port).
+
+        Each request is ``object(oid:)`` or ``object(expression: "REV:PATH")``; the values travel
+        as GraphQL variables, never inside the query text. A file that is missing, binary, larger
+        than ``max_bytes``, truncated by GitHub or not UTF-8 comes back with ``text=None`` and the
+        reason; a failure of the whole query raises :class:`GitHubFailure` like any read.
+        """
+        out: dict[str, Blob] = {}
+        for start in range(0, len(requests), GRAPHQL_BLOBS):
+            chunk = list(requests[start : start + GRAPHQL_BLOBS])
+            query, variables = _blob_query(self.repo, chunk)
+
+            def post(query: str = query, variables: dict[str, str] = variables) -> Any:
+                _, data = self._gh.requester.graphql_query(query, variables)
+                return data
+
+            data = self._read("read the changed files", post)
+            repo = (data.get("data") or {}).get("repository") or {}
+            for n, req in enumerate(chunk):
+                out[req.key] = _blob(repo.get(f"f{n}"), max_bytes)
+        return out
 
     def viewer_login(self) -> str | None:
         """The login the token writes as (``GET /user``), or None where GitHub does not say
@@ -377,3 +401,42 @@ def _error_texts(errors: object) -> Iterable[str]:
 
 def _existing(c: IssueComment | PullRequestComment) -> ExistingComment:
     return ExistingComment(int(c.id), c.body or "", c.user.login if c.user else "")
+
+
+GRAPHQL_BLOBS = 50  # files per GraphQL query: well inside GitHub's node and size limits
+
+
+def _blob_query(repo: str, requests: Sequence[BlobRequest]) -> tuple[str, dict[str, str]]:
+    owner, name = repo.split("/", 1)
+    variables = {"owner": owner, "name": name}
+    params, fields = ["$owner: String!", "$name: String!"], []
+    for n, req in enumerate(requests):
+        if req.oid is not None:
+            params.append(f"$v{n}: GitObjectID!")
+            fields.append(f"f{n}: object(oid: $v{n}) {{ ...B }}")
+            variables[f"v{n}"] = req.oid
+        else:
+            params.append(f"$v{n}: String!")
+            fields.append(f"f{n}: object(expression: $v{n}) {{ ...B }}")
+            variables[f"v{n}"] = f"{req.rev}:{req.path}"
+    query = (
+        f"query({', '.join(params)}) {{ repository(owner: $owner, name: $name) {{ "
+        f"{' '.join(fields)} }} }} "
+        "fragment B on Blob { oid byteSize isBinary isTruncated text }"
+    )
+    return query, variables
+
+
+def _blob(node: Any, max_bytes: int) -> Blob:
+    if not isinstance(node, dict) or "byteSize" not in node:
+        return Blob(None, problem="not found")
+    size = int(node.get("byteSize") or 0)
+    oid = str(node.get("oid") or "") or None
+    if node.get("isBinary"):
+        return Blob(None, oid, size, "binary file")
+    if size > max_bytes:
+        return Blob(None, oid, size, f"file over {describe_size(max_bytes)}")
+    text = node.get("text")
+    if node.get("isTruncated") or not isinstance(text, str):
+        return Blob(None, oid, size, "GitHub did not send the whole file")
+    return Blob(text, oid, size)
