@@ -17,6 +17,10 @@ class Language(StrEnum):
     TYPESCRIPT = "typescript"
     GO = "go"
     JAVA = "java"
+    RUBY = "ruby"
+    RUST = "rust"
+    CSHARP = "csharp"
+    PHP = "php"
     SHELL = "shell"
     YAML = "yaml"
     JSON = "json"
@@ -40,6 +44,12 @@ _BY_SUFFIX = {
     ".cts": Language.TYPESCRIPT,
     ".go": Language.GO,
     ".java": Language.JAVA,
+    ".rb": Language.RUBY,
+    ".rake": Language.RUBY,
+    ".gemspec": Language.RUBY,
+    ".rs": Language.RUST,
+    ".cs": Language.CSHARP,
+    ".php": Language.PHP,
     ".sh": Language.SHELL,
     ".bash": Language.SHELL,
     ".zsh": Language.SHELL,
@@ -58,6 +68,8 @@ _BY_SUFFIX = {
 _BY_NAME = {
     "dockerfile": Language.DOCKERFILE,
     "containerfile": Language.DOCKERFILE,
+    "rakefile": Language.RUBY,
+    "gemfile": Language.RUBY,
     "readme": Language.TEXT,
     "license": Language.TEXT,
     "changelog": Language.TEXT,
@@ -200,6 +212,9 @@ SYNTAX: dict[Language, Syntax] = {
     ),
 }
 SYNTAX[Language.TYPESCRIPT] = SYNTAX[Language.JAVASCRIPT]
+# Languages the syntax layer (core/syntax.py) parses, with no line-level tables of their own.
+for _lang in (Language.RUBY, Language.RUST, Language.CSHARP, Language.PHP):
+    SYNTAX[_lang] = SYNTAX[Language.OTHER]
 
 
 def syntax(language: Language) -> Syntax:

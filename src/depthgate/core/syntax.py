@@ -1,0 +1,508 @@
+"""The syntax layer: what a file's code is, read by tree-sitter (design §9).
+
+One grammar wheel per language (``tree-sitter-python``, ``-javascript``, ...), each shipping its
+compiled grammar: nothing is downloaded. :func:`parse_source` turns a file's text into a
+:class:`SyntaxTree` that answers the questions the classifier and the packer ask:
+
+* which definitions (functions, methods, classes, modules' top-level items) enclose a line, with
+  their extent and where their signature ends -- :meth:`SyntaxTree.enclosing`;
+* which lines are only comments or string literals (a docstring edit is not a logic change) --
+  :meth:`SyntaxTree.is_code_line`;
+* which calls a range of lines makes, by callee name -- :meth:`SyntaxTree.calls_in`;
+* where the imports are -- :attr:`SyntaxTree.imports`.
+
+tree-sitter is error-tolerant, so a hunk fragment (the new side of a hunk, without its file)
+parses too; the answers are then about the fragment only. Everything here is pure: text in,
+values out. Line numbers are 1-based, as in diffs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+import tree_sitter as ts
+
+from depthgate.core.languages import Language
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """A function, method, class (or similar) and where it is.
+
+    ``header_end`` is the last line of its signature: ``start..header_end`` is what the fast tier
+    shows, ``start..end`` the whole definition. ``parent`` is the index of the enclosing
+    definition in :attr:`SyntaxTree.definitions`, or None at the top level.
+    """
+
+    kind: str  # function | method | class
+    name: str
+    start: int
+    end: int
+    header_end: int
+    parent: int | None = None
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    line: int
+    name: str  # the callee's last name: ``os.path.join(...)`` -> ``join``
+    text: str  # the callee as written, capped: ``os.path.join``
+
+
+class SyntaxTree:
+    """A parsed file. Parsing happens once; each question runs a tree-sitter query over just
+    the lines it is about (hunks are small, files can be large) and is cached."""
+
+    def __init__(self, language: Language, tree: ts.Tree, data: bytes, text: str, key: str):
+        self.language = language
+        self._tree = tree
+        self._data = data
+        self._lines = text.split("\n")
+        self._compiled = _compiled(key)
+        self._calls: dict[tuple[int, int], tuple[Call, ...]] = {}
+        self._quiet: dict[int, list[tuple[int, int]]] = {}
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
+
+    @property
+    def has_errors(self) -> bool:
+        return self._tree.root_node.has_error
+
+    @cached_property
+    def definitions(self) -> tuple[Definition, ...]:
+        """Every definition of the file, sorted by start line, outer before inner."""
+        return _definitions(self._compiled, self._tree.root_node)
+
+    @cached_property
+    def imports(self) -> tuple[tuple[int, int], ...]:
+        """(first, last) line of each import statement at the top level (or one level down, as
+        Go's import blocks and PHP's namespaces put them)."""
+        kinds = self._compiled.grammar.imports
+        out = []
+        for node in self._tree.root_node.children:
+            for n in (node, *node.children):
+                if n.type in kinds:
+                    out.append((n.start_point.row + 1, n.end_point.row + 1))
+        return tuple(sorted(set(out)))
+
+    def enclosing(self, line: int) -> tuple[Definition, ...]:
+        """The definitions that contain ``line``, innermost first."""
+        return tuple(
+            d for d in sorted(self.definitions, key=lambda d: -d.start) if d.start <= line <= d.end
+        )
+
+    def innermost(self, line: int) -> Definition | None:
+        found = self.enclosing(line)
+        return found[0] if found else None
+
+    def definitions_named(self, name: str) -> tuple[Definition, ...]:
+        return tuple(d for d in self.definitions if d.name == name)
+
+    def calls_in(self, start: int, end: int) -> tuple[Call, ...]:
+        """The calls whose callee name sits on lines ``start..end``, in line order."""
+        key = (start, end)
+        if key not in self._calls:
+            cursor = ts.QueryCursor(self._compiled.calls)
+            cursor.set_point_range((max(start - 1, 0), 0), (end, 0))
+            calls = _calls(cursor, self._tree.root_node, self._data)
+            self._calls[key] = tuple(c for c in calls if start <= c.line <= end)
+        return self._calls[key]
+
+    def is_code_line(self, line: int) -> bool:
+        """False for a line that holds only comments, string literals and white space."""
+        if not 1 <= line <= len(self._lines):
+            return False
+        text = self._lines[line - 1]
+        if not text.strip():
+            return False
+        spans = self._quiet_spans(line)
+        if not spans:
+            return True
+        covered = bytearray(len(text))
+        for a, b in spans:
+            covered[max(a, 0) : max(min(b, len(text)), 0)] = b"\x01" * max(
+                min(b, len(text)) - max(a, 0), 0
+            )
+        return any(not covered[i] and not ch.isspace() for i, ch in enumerate(text))
+
+    def line_text(self, line: int) -> str:
+        return self._lines[line - 1] if 1 <= line <= len(self._lines) else ""
+
+    def _quiet_spans(self, line: int) -> list[tuple[int, int]]:
+        if line in self._quiet:
+            return self._quiet[line]
+        row = line - 1
+        cursor = ts.QueryCursor(self._compiled.quiet)
+        cursor.set_point_range((row, 0), (row + 1, 0))
+        spans = []
+        for node in cursor.captures(self._tree.root_node).get("quiet", []):
+            (r0, c0), (r1, c1) = node.start_point, node.end_point
+            if not r0 <= row <= r1:
+                continue
+            a = self._col(row, c0) if row == r0 else 0
+            b = self._col(row, c1) if row == r1 else len(self._lines[row])
+            spans.append((a, b))
+        self._quiet[line] = spans
+        return spans
+
+    def _col(self, row: int, byte_col: int) -> int:
+        """tree-sitter's columns are byte offsets; the line's text is str."""
+        text = self._lines[row] if row < len(self._lines) else ""
+        if text.isascii():
+            return byte_col
+        return len(text.encode("utf-8", "surrogateescape")[:byte_col].decode("utf-8", "replace"))
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    load: Callable[[], object]  # the grammar wheel's language() capsule
+    definitions: str  # query: @function / @class / @method captures, each with a @name
+    comments: frozenset[str]
+    strings: frozenset[str]
+    calls: str  # query: @call (the call node) and @callee (the callee's name node)
+    imports: frozenset[str]
+
+
+def _load(module: str, attr: str = "language") -> Callable[[], object]:
+    def load() -> object:
+        mod = __import__(module)
+        return getattr(mod, attr)()
+
+    return load
+
+
+_C_STRINGS = frozenset({"string_literal", "raw_string_literal", "char_literal"})
+
+_GRAMMARS: dict[Language, _Grammar] = {
+    Language.PYTHON: _Grammar(
+        _load("tree_sitter_python"),
+        """
+        (function_definition name: (identifier) @name) @function
+        (class_definition name: (identifier) @name) @class
+        """,
+        frozenset({"comment"}),
+        frozenset({"string", "concatenated_string"}),
+        """
+        (call function: [(identifier) @callee (attribute attribute: (identifier) @callee)]) @call
+        """,
+        frozenset({"import_statement", "import_from_statement", "future_import_statement"}),
+    ),
+    Language.JAVASCRIPT: _Grammar(
+        _load("tree_sitter_javascript"),
+        """
+        (function_declaration name: (identifier) @name) @function
+        (generator_function_declaration name: (identifier) @name) @function
+        (method_definition name: (_) @name) @method
+        (class_declaration name: (identifier) @name) @class
+        (variable_declarator name: (identifier) @name
+          value: [(arrow_function) (function_expression)]) @function
+        (assignment_expression left: (member_expression property: (property_identifier) @name)
+          right: [(arrow_function) (function_expression)]) @function
+        (pair key: (property_identifier) @name value: [(arrow_function) (function_expression)])
+          @function
+        """,
+        frozenset({"comment"}),
+        frozenset({"string", "template_string"}),
+        """
+        (call_expression function: [(identifier) @callee
+          (member_expression property: (property_identifier) @callee)]) @call
+        (new_expression constructor: [(identifier) @callee
+          (member_expression property: (property_identifier) @callee)]) @call
+        """,
+        frozenset({"import_statement"}),
+    ),
+    Language.GO: _Grammar(
+        _load("tree_sitter_go"),
+        """
+        (function_declaration name: (identifier) @name) @function
+        (method_declaration name: (field_identifier) @name) @method
+        (type_declaration (type_spec name: (type_identifier) @name)) @class
+        """,
+        frozenset({"comment"}),
+        frozenset({"interpreted_string_literal", "raw_string_literal", "rune_literal"}),
+        """
+        (call_expression function: [(identifier) @callee
+          (selector_expression field: (field_identifier) @callee)]) @call
+        """,
+        frozenset({"import_declaration"}),
+    ),
+    Language.JAVA: _Grammar(
+        _load("tree_sitter_java"),
+        """
+        (method_declaration name: (identifier) @name) @method
+        (constructor_declaration name: (identifier) @name) @method
+        (class_declaration name: (identifier) @name) @class
+        (interface_declaration name: (identifier) @name) @class
+        (enum_declaration name: (identifier) @name) @class
+        (record_declaration name: (identifier) @name) @class
+        """,
+        frozenset({"line_comment", "block_comment"}),
+        frozenset({"string_literal", "character_literal"}),
+        """
+        (method_invocation name: (identifier) @callee) @call
+        (object_creation_expression type: [(type_identifier) @callee
+          (scoped_type_identifier (type_identifier) @callee)]) @call
+        """,
+        frozenset({"import_declaration"}),
+    ),
+    Language.RUBY: _Grammar(
+        _load("tree_sitter_ruby"),
+        """
+        (method name: (_) @name) @method
+        (singleton_method name: (_) @name) @method
+        (class name: (_) @name) @class
+        (module name: (_) @name) @class
+        """,
+        frozenset({"comment"}),
+        frozenset({"string", "heredoc_body", "simple_symbol", "string_array", "symbol_array"}),
+        """
+        (call method: (identifier) @callee) @call
+        """,
+        frozenset(),
+    ),
+    Language.RUST: _Grammar(
+        _load("tree_sitter_rust"),
+        """
+        (function_item name: (identifier) @name) @function
+        (struct_item name: (type_identifier) @name) @class
+        (enum_item name: (type_identifier) @name) @class
+        (trait_item name: (type_identifier) @name) @class
+        (impl_item type: (_) @name) @class
+        (mod_item name: (identifier) @name) @class
+        """,
+        frozenset({"line_comment", "block_comment"}),
+        _C_STRINGS,
+        """
+        (call_expression function: [(identifier) @callee
+          (field_expression field: (field_identifier) @callee)
+          (scoped_identifier name: (identifier) @callee)]) @call
+        (macro_invocation macro: (identifier) @callee) @call
+        """,
+        frozenset({"use_declaration"}),
+    ),
+    Language.CSHARP: _Grammar(
+        _load("tree_sitter_c_sharp"),
+        """
+        (method_declaration name: (identifier) @name) @method
+        (constructor_declaration name: (identifier) @name) @method
+        (local_function_statement name: (identifier) @name) @function
+        (class_declaration name: (identifier) @name) @class
+        (interface_declaration name: (identifier) @name) @class
+        (struct_declaration name: (identifier) @name) @class
+        (record_declaration name: (identifier) @name) @class
+        """,
+        frozenset({"comment"}),
+        frozenset(
+            {
+                "string_literal",
+                "verbatim_string_literal",
+                "raw_string_literal",
+                "interpolated_string_expression",
+                "character_literal",
+            }
+        ),
+        """
+        (invocation_expression function: [(identifier) @callee
+          (member_access_expression name: (identifier) @callee)]) @call
+        (object_creation_expression type: [(identifier) @callee
+          (qualified_name name: (identifier) @callee)]) @call
+        """,
+        frozenset({"using_directive"}),
+    ),
+    Language.PHP: _Grammar(
+        _load("tree_sitter_php", "language_php"),
+        """
+        (function_definition name: (name) @name) @function
+        (method_declaration name: (name) @name) @method
+        (class_declaration name: (name) @name) @class
+        (trait_declaration name: (name) @name) @class
+        (interface_declaration name: (name) @name) @class
+        """,
+        frozenset({"comment"}),
+        frozenset({"string", "encapsed_string", "heredoc", "nowdoc"}),
+        """
+        (function_call_expression function: [(name) @callee (qualified_name (name) @callee)]) @call
+        (member_call_expression name: (name) @callee) @call
+        (scoped_call_expression name: (name) @callee) @call
+        (object_creation_expression [(name) @callee (qualified_name (name) @callee)]) @call
+        """,
+        frozenset({"namespace_use_declaration"}),
+    ),
+    Language.SHELL: _Grammar(
+        _load("tree_sitter_bash"),
+        """
+        (function_definition name: (word) @name) @function
+        """,
+        frozenset({"comment"}),
+        frozenset({"string", "raw_string", "heredoc_body", "ansi_c_string"}),
+        """
+        (command name: (command_name (word) @callee)) @call
+        """,
+        frozenset(),
+    ),
+}
+
+_TS_DEFINITIONS = """
+(interface_declaration name: (type_identifier) @name) @class
+(type_alias_declaration name: (type_identifier) @name) @class
+(enum_declaration name: (identifier) @name) @class
+(abstract_class_declaration name: (type_identifier) @name) @class
+(class_declaration name: (type_identifier) @name) @class
+(function_signature name: (identifier) @name) @function
+"""
+# TypeScript's grammar is JavaScript's plus types: the same queries, less the class pattern
+# (TypeScript names classes with type_identifier), plus its own declarations.
+_JS = _GRAMMARS[Language.JAVASCRIPT]
+_TS_BASE = _JS.definitions.replace("(class_declaration name: (identifier) @name) @class", "")
+_GRAMMARS[Language.TYPESCRIPT] = _Grammar(
+    _load("tree_sitter_typescript", "language_typescript"),
+    _TS_BASE + _TS_DEFINITIONS,
+    _JS.comments,
+    _JS.strings,
+    _JS.calls,
+    _JS.imports,
+)
+_TSX = _Grammar(
+    _load("tree_sitter_typescript", "language_tsx"),
+    _TS_BASE + _TS_DEFINITIONS,
+    _JS.comments,
+    _JS.strings,
+    _JS.calls,
+    _JS.imports,
+)
+# JSX is parsed by the JavaScript grammar itself (it includes JSX).
+
+SUPPORTED = frozenset(_GRAMMARS)
+MAX_SOURCE_BYTES = 2 << 20  # larger text is not parsed: the caller falls back to the diff
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    language: ts.Language
+    definitions: ts.Query
+    calls: ts.Query
+    quiet: ts.Query  # @quiet: comments and string literals; @import: import statements
+    grammar: _Grammar
+
+
+@cache
+def _compiled(key: str) -> _Compiled:
+    grammar = _TSX if key == "tsx" else _GRAMMARS[Language(key)]
+    lang = ts.Language(grammar.load())
+    quiet = " ".join(f"({t}) @quiet" for t in sorted(grammar.comments | grammar.strings))
+    quiet += " " + " ".join(f"({t}) @import" for t in sorted(grammar.imports))
+    return _Compiled(
+        lang,
+        ts.Query(lang, grammar.definitions),
+        ts.Query(lang, grammar.calls),
+        ts.Query(lang, quiet),
+        grammar,
+    )
+
+
+def grammar_key(language: Language, path: str = "") -> str | None:
+    """The grammar to parse ``path`` with, or None when there is none."""
+    if language is Language.TYPESCRIPT and path.endswith(".tsx"):
+        return "tsx"
+    return language.value if language in _GRAMMARS else None
+
+
+def parse_source(text: str, language: Language, path: str = "") -> SyntaxTree | None:
+    """Parse a file (or a fragment of one). None when the language has no grammar or the text is
+    over :data:`MAX_SOURCE_BYTES`."""
+    key = grammar_key(language, path)
+    if key is None:
+        return None
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) > MAX_SOURCE_BYTES:
+        return None
+    tree = _parser(key).parse(data)
+    return SyntaxTree(language, tree, data, text, key)
+
+
+@cache
+def _parser(key: str) -> ts.Parser:
+    return ts.Parser(_compiled(key).language)
+
+
+def _definitions(compiled: _Compiled, root: ts.Node) -> tuple[Definition, ...]:
+    found: dict[tuple[int, int], tuple[str, str, ts.Node]] = {}
+    for _, caps in ts.QueryCursor(compiled.definitions).matches(root):
+        for kind in ("function", "method", "class"):
+            nodes = caps.get(kind)
+            names = caps.get("name")
+            if not nodes or not names:
+                continue
+            node = nodes[0]
+            name = (names[0].text or b"").decode("utf-8", "replace")[:200]
+            found.setdefault((node.start_byte, node.end_byte), (kind, name, node))
+    spans: list[tuple[int, int, str, str, int]] = []
+    for kind, name, node in found.values():
+        outer = node.parent if node.parent and node.parent.type == "decorated_definition" else node
+        start = outer.start_point.row + 1
+        end = node.end_point.row + 1
+        spans.append((start, -end, kind, name, _header_end(node)))
+    spans.sort()
+    out: list[Definition] = []
+    stack: list[int] = []
+    for start, neg_end, kind, name, header_end in spans:
+        end = -neg_end
+        while stack and out[stack[-1]].end < start:
+            stack.pop()
+        parent = stack[-1] if stack else None
+        in_class = parent is not None and out[parent].kind == "class"
+        shown = "method" if kind == "function" and in_class else kind
+        out.append(Definition(shown, name, start, end, max(start, min(header_end, end)), parent))
+        stack.append(len(out) - 1)
+    return tuple(out)
+
+
+def _header_end(node: ts.Node) -> int:
+    """The last line of a definition's signature: where the last token before its body ends
+    (``def f(a,\n b):`` -> the line of ``:``; ``function f() {`` -> its own line)."""
+    target = node
+    if node.type in ("variable_declarator", "assignment_expression", "pair"):
+        for field_name in ("value", "right"):
+            inner = node.child_by_field_name(field_name)
+            if inner is not None:
+                target = inner
+                break
+    body = target.child_by_field_name("body")
+    if body is None:
+        return node.start_point.row + 1
+    before = body.prev_sibling
+    while before is not None and before.is_extra:  # a comment between signature and body
+        before = before.prev_sibling
+    if before is None or before.start_byte < target.start_byte:
+        return body.start_point.row + 1
+    return before.end_point.row + 1
+
+
+def _calls(cursor: ts.QueryCursor, root: ts.Node, data: bytes) -> tuple[Call, ...]:
+    out: list[Call] = []
+    for _, caps in cursor.matches(root):
+        callees = caps.get("callee")
+        calls = caps.get("call")
+        if not callees or not calls:
+            continue
+        callee, call = callees[0], calls[0]
+        fn = call.child_by_field_name("function") or call.child_by_field_name("constructor")
+        shown = fn if fn is not None else callee
+        text = data[shown.start_byte : min(shown.end_byte, shown.start_byte + 120)]
+        out.append(
+            Call(
+                callee.start_point.row + 1,
+                (callee.text or b"").decode("utf-8", "replace"),
+                text.decode("utf-8", "replace"),
+            )
+        )
+    out.sort(key=lambda c: c.line)
+    return tuple(out)
