@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from depthgate.core.diff import parse_diff
 from depthgate.core.languages import Language
-from depthgate.core.syntax import SUPPORTED, parse_source
+from depthgate.core.source import FileSource, SourceMode, Sources
+from depthgate.core.syntax import SUPPORTED, CodeIndex, parse_source
 
 PY = '''import os
 from x import y
@@ -164,3 +166,28 @@ def test_non_ascii_columns() -> None:
     only = parse_source("s = 1\n'€ü' # ä\n", Language.PYTHON)
     assert only is not None
     assert not only.is_code_line(2)
+
+
+def test_code_index_uses_the_file_and_falls_back_to_the_hunk_fragment() -> None:
+    new = PY.replace("return eval(a)", "return safe_eval(a)")
+    diff = parse_diff(
+        "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n"
+        "@@ -16,2 +16,2 @@ def top(a):\n def top(a):\n"
+        "-    return eval(a)\n+    return safe_eval(a)\n"
+    )
+    (hunk,) = diff.hunks
+    with_source = CodeIndex(Sources(SourceMode.REPO, {"m.py": FileSource("m.py", PY, new)}))
+    located = with_source.locate(hunk, "new", Language.PYTHON)
+    assert located is not None
+    assert located.whole
+    assert [d.name for d in located.enclosing(17)] == ["top"]
+    assert [c.name for c in located.tree.calls_in(17, 17)] == ["safe_eval"]
+    old = with_source.locate(hunk, "old", Language.PYTHON)
+    assert old is not None
+    assert [c.name for c in old.tree.calls_in(17, 17)] == ["eval"]
+    # no source: the hunk's own lines, numbered as in the file
+    fragment = CodeIndex().locate(hunk, "new", Language.PYTHON)
+    assert fragment is not None
+    assert not fragment.whole
+    assert [d.name for d in fragment.enclosing(17)] == ["top"]
+    assert fragment.is_code_line(17)

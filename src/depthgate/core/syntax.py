@@ -21,10 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import Literal
 
 import tree_sitter as ts
 
+from depthgate.core.diff import Hunk, LineKind
 from depthgate.core.languages import Language
+from depthgate.core.source import DIFF_ONLY, Sources
+
+Side = Literal["old", "new"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,3 +511,60 @@ def _calls(cursor: ts.QueryCursor, root: ts.Node, data: bytes) -> tuple[Call, ..
         )
     out.sort(key=lambda c: c.line)
     return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A tree and how its line numbers map to the file's: ``file line = tree line + offset``.
+
+    ``whole`` is True for the file's full text, False for a hunk fragment (one side of a hunk
+    parsed alone, when the file's content is not available)."""
+
+    tree: SyntaxTree
+    offset: int
+    whole: bool
+
+    def enclosing(self, file_line: int) -> tuple[Definition, ...]:
+        return self.tree.enclosing(file_line - self.offset)
+
+    def is_code_line(self, file_line: int) -> bool:
+        return self.tree.is_code_line(file_line - self.offset)
+
+
+class CodeIndex:
+    """The PR's code, parsed once on first use and shared by the classifier and the packer.
+
+    Full files come from the :class:`~depthgate.core.source.Sources` the surface found; without
+    them, a hunk's side is parsed as a fragment (tree-sitter recovers from the missing rest).
+    Line numbers in and out are the file's own.
+    """
+
+    def __init__(self, sources: Sources = DIFF_ONLY) -> None:
+        self.sources = sources
+        self._files: dict[tuple[str, str], SyntaxTree | None] = {}
+        self._fragments: dict[tuple[int, str], SyntaxTree | None] = {}
+
+    def file(self, path: str, side: Side, language: Language) -> SyntaxTree | None:
+        """The whole file on ``side`` ("old" or "new"), when its text is available."""
+        key = (path, side)
+        if key not in self._files:
+            src = self.sources.get(path)
+            text = None if src is None else src.new_text if side == "new" else src.old_text
+            self._files[key] = None if text is None else parse_source(text, language, path)
+        return self._files[key]
+
+    def locate(self, hunk: Hunk, side: Side, language: Language) -> Located | None:
+        """The best tree for a hunk's side: the whole file, else the hunk's own lines."""
+        whole = self.file(hunk.path, side, language)
+        if whole is not None:
+            return Located(whole, 0, True)
+        key = (id(hunk), side)
+        if key not in self._fragments:
+            kept = LineKind.ADDED if side == "new" else LineKind.DELETED
+            text = "\n".join(ln.text for ln in hunk.lines if ln.kind in (kept, LineKind.CONTEXT))
+            self._fragments[key] = parse_source(text + "\n", language, hunk.path)
+        tree = self._fragments[key]
+        if tree is None:
+            return None
+        start = hunk.new_start if side == "new" else hunk.old_start
+        return Located(tree, start - 1, False)
