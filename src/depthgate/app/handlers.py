@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
-from depthgate.cli.flags import Flags, review_options
-from depthgate.core.handoff import RunContext, build_handoff, render_markdown
+from depthgate.cli.flags import Flags
+from depthgate.cli.run import PrTarget, RunResult, review_pr, run_settings
+from depthgate.core.handoff import render_markdown
 from depthgate.core.ports import GitHubErrorClass, GitHubFailure
-from depthgate.core.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
+from depthgate.core.prreview import PrRun, summary_markdown
 from depthgate.core.sanitize import SanitizePolicy
-from depthgate.gateway.client import GatewaySettings, HttpGateway
 from depthgate.github.client import GitHubSettings, PullRequestClient
 
 log = logging.getLogger("depthgate.app")
@@ -50,32 +50,35 @@ async def review_job(ctx: Context, env: Mapping[str, str] | None = None) -> JobR
     job = ctx.job
     _, _, number = ctx.pull_request()
     head = job.head_sha or ""
+    api_url = env.get("GITHUB_API_URL") or "https://api.github.com"
     client = PullRequestClient(
-        job.repository,
-        number,
-        GitHubSettings(token="", api_url=env.get("GITHUB_API_URL") or "https://api.github.com"),
-        github=ctx.github(),
+        job.repository, number, GitHubSettings(token="", api_url=api_url), github=ctx.github()
     )
-    loaded = ctx.config
-    gateway = GatewaySettings.from_config(loaded.config.gateway, env)
-    review = review_options(Flags(), loaded, gateway, env)
+    settings = run_settings(
+        Flags(),
+        ctx.config,
+        env,
+        command=f"depthgate App: {job.event} (delivery {job.delivery_id})",
+    )
     bot = env.get("DEPTHGATE_BOT_LOGIN") or ctx.bot_login()
-    options = PrReviewOptions(
-        review=review,
+    target = PrTarget(
+        ref=f"{job.repository}#{job.pr_number}",
+        github_host=api_url,
         trusted_authors=frozenset({bot}) if bot else None,
         proceed=lambda: not ctx.superseded(),
     )
     check_id = client.start_check_run(CHECK_NAME, head)
     ctx.metrics.github_write("check_run")
-    async with HttpGateway(gateway, loaded.config.routes) as gw:
-        run = await review_pull_request(client, loaded, gw, options)
+    result = await review_pr(client, settings, target)
+    run = result.pr
+    assert run is not None
     _count(ctx, run)
     failure = run.github_failure
     if failure is not None and failure.error_class in RETRIED:
         # the queue retries with backoff (after a 401, with a fresh installation token); the
         # check run stays in progress until then
         raise failure
-    conclusion, title, summary, text = _verdict(run, ctx, gateway, review.sanitize)
+    conclusion, title, summary, text = _verdict(result, settings.review.sanitize)
     client.finish_check_run(
         check_id, CHECK_NAME, head, conclusion, {"title": title, "summary": summary, "text": text}
     )
@@ -83,27 +86,13 @@ async def review_job(ctx: Context, env: Mapping[str, str] | None = None) -> JobR
     return JobResult(conclusion, title, run.review_id)
 
 
-def _verdict(
-    run: PrRun, ctx: Context, gateway: GatewaySettings, policy: SanitizePolicy
-) -> tuple[Any, str, str, str]:
+def _verdict(result: RunResult, policy: SanitizePolicy) -> tuple[Any, str, str, str]:
     """(conclusion, title, summary, text) of the check run."""
-    outcome = run.outcome
-    if run.github_failure is not None or (outcome is not None and not outcome.complete):
-        note = build_handoff(
-            outcome,
-            RunContext(
-                command=f"depthgate App: {ctx.job.event} (delivery {ctx.job.delivery_id})",
-                base_url=gateway.base_url,
-                show_host=gateway.show_host,
-                pr=f"{ctx.job.repository}#{ctx.job.pr_number}",
-                head_sha=ctx.job.head_sha,
-                review_id=run.review_id,
-                posted=run.posted if run.review_id is not None else None,
-                config=ctx.config,
-            ),
-            github=run.github_failure,
-        )
-        return "failure", "Review incomplete", render_markdown(note), _summary_text(run, policy)
+    run, outcome = result.pr, result.outcome
+    assert run is not None
+    if result.handoff is not None:
+        summary = render_markdown(result.handoff)
+        return "failure", "Review incomplete", summary, _summary_text(run, policy)
     skipped = run.skipped or ""
     if skipped.startswith("superseded"):
         return "neutral", "Superseded by a newer push", skipped, ""

@@ -15,7 +15,6 @@ from depthgate.core.pipeline import ReviewOptions
 from depthgate.core.placement import PlacementMode
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy
-from depthgate.gateway.client import GatewaySettings
 from depthgate.github.actions import SECRET_ENV
 
 TRUE = ("1", "true", "yes", "on")
@@ -58,23 +57,23 @@ class Flags:
         )
 
 
-def secret_values(loaded: LoadedConfig, env: Mapping[str, str]) -> list[str]:
-    """Values that must never be printed or posted: the gateway key and secret headers the
-    config names, the GitHub token, the App's webhook secrets and key."""
+def secret_values(loaded: LoadedConfig, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The one list of values that must never be printed or posted -- what Actions masks before
+    anything is printed, and what the sanitizer redacts: the gateway key and the secret headers
+    the config names, the GitHub token, the App's webhook secrets and key. Known before the
+    gateway settings are resolved, so a setup error cannot print a key it found. (Headers
+    written in the config itself cannot be credentials: the config schema refuses those.)"""
     gw = loaded.config.gateway
     names = [*SECRET_ENV, gw.api_key_env, *gw.headers_env.values()]
-    return [env[n] for n in names if n and len(env.get(n, "")) >= 8]
+    return tuple(dict.fromkeys(env[n] for n in names if n and len(env.get(n, "")) >= 8))
 
 
-def review_options(
-    flags: Flags, loaded: LoadedConfig, gateway: GatewaySettings, env: Mapping[str, str]
-) -> ReviewOptions:
+def review_options(flags: Flags, loaded: LoadedConfig, env: Mapping[str, str]) -> ReviewOptions:
     """The review's options for every surface (CLI, Action, App): placement, the comment cap,
     and every secret the sanitizer redacts."""
-    secrets = (*gateway.secrets(), *secret_values(loaded, env))
     return ReviewOptions(
         placement=PlacementMode(flags.placement),
-        sanitize=SanitizePolicy(secrets=tuple(dict.fromkeys(secrets))),
+        sanitize=SanitizePolicy(secrets=secret_values(loaded, env)),
         max_comments=(
             flags.max_comments
             if flags.max_comments is not None

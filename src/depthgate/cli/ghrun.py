@@ -20,26 +20,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from depthgate.cli.flags import Flags, review_options, secret_values
-from depthgate.configfile import load_config
-from depthgate.core.errors import (
-    EXIT_FINDINGS,
-    EXIT_GATEWAY,
-    EXIT_GITHUB,
-    EXIT_OK,
-    UsageError,
+from depthgate.cli.flags import Flags, secret_values
+from depthgate.cli.run import (
+    PrTarget,
+    RunResult,
+    RunSettings,
+    result_document,
+    review_pr,
+    run_settings,
 )
-from depthgate.core.handoff import RunContext, build_handoff, render_markdown
+from depthgate.configfile import load_config
+from depthgate.core.errors import EXIT_OK, UsageError
 from depthgate.core.handoff import annotation as handoff_annotation
-from depthgate.core.models import SEVERITY_ORDER
-from depthgate.core.pipeline import ReviewOptions, ReviewOutcome
+from depthgate.core.handoff import render_markdown
 from depthgate.core.plan import render_text
-from depthgate.core.ports import GitHubErrorClass
-from depthgate.core.prreview import PrReviewOptions, PrRun, review_pull_request, summary_markdown
-from depthgate.core.report import outcome_to_dict, render_outcome_text
+from depthgate.core.prreview import PrRun, summary_markdown
+from depthgate.core.report import render_outcome_text
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy
-from depthgate.gateway.client import GatewaySettings, HttpGateway
 from depthgate.github.actions import (
     Kind,
     action_outputs,
@@ -63,14 +61,9 @@ _MARKER = re.compile(r"\n*<!-- depthgate:summary .*? -->", re.DOTALL)
 class GitHubRun:
     """Everything one GitHub run needs, resolved from flags and the environment."""
 
-    loaded: LoadedConfig
-    gateway: GatewaySettings
+    run: RunSettings
     github: GitHubSettings
-    review: ReviewOptions
-    fail_on: str | None
     dry_run: bool
-    command: str
-    handoff_path: Path | None
     bot_login: str | None  # whose comments are depthgate's own; None: ask GitHub (GET /user)
     output_format: str = "text"
 
@@ -93,81 +86,46 @@ def run_review(
     actions: ActionsIO | None = None,
     fork: bool = False,
 ) -> int:
+    ref = f"{repo}#{number}"
     with PullRequestClient(repo, number, cfg.github) as client:
         trusted = cfg.bot_login or client.viewer_login()
-        options = PrReviewOptions(
-            review=cfg.review,
-            dry_run=cfg.dry_run,
-            trusted_authors=frozenset({trusted}) if trusted else None,
-        )
         if trusted is None:
             err.write(
                 "depthgate: warning: could not tell which login this token writes as; set "
                 "DEPTHGATE_BOT_LOGIN so comments by others cannot pose as depthgate's\n"
             )
-        run = asyncio.run(_run(client, cfg, options))
-    return _report(run, f"{repo}#{number}", cfg, out, err, actions=actions, fork=fork)
-
-
-async def _run(client: PullRequestClient, cfg: GitHubRun, options: PrReviewOptions) -> PrRun:
-    async with HttpGateway(cfg.gateway, cfg.loaded.config.routes) as gateway:
-        return await review_pull_request(client, cfg.loaded, gateway, options)
+        target = PrTarget(
+            ref=ref,
+            github_host=cfg.github.api_url,
+            dry_run=cfg.dry_run,
+            trusted_authors=frozenset({trusted}) if trusted else None,
+            fork=fork,
+        )
+        result = asyncio.run(review_pr(client, cfg.run, target))
+    _report(result, ref, cfg, out, err, actions=actions)
+    return result.code
 
 
 def _report(
-    run: PrRun,
+    result: RunResult,
     ref: str,
     cfg: GitHubRun,
     out: TextIO,
     err: TextIO,
     *,
     actions: ActionsIO | None,
-    fork: bool,
-) -> int:
-    outcome = run.outcome
-    gh_fail = run.github_failure
-    note: dict[str, Any] | None = None
-    if gh_fail is not None or (outcome is not None and not outcome.complete):
-        ctx = RunContext(
-            command=cfg.command,
-            base_url=cfg.gateway.base_url,
-            show_host=cfg.gateway.show_host,
-            pr=ref,
-            head_sha=run.pr.head_sha if run.pr else None,
-            github_host=cfg.github.api_url,
-            review_id=run.review_id,
-            posted=run.posted if run.review_id is not None else None,
-            config=cfg.loaded,
-        )
-        note = build_handoff(outcome, ctx, github=gh_fail)
-        if cfg.handoff_path is not None:
-            cfg.handoff_path.parent.mkdir(parents=True, exist_ok=True)
-            cfg.handoff_path.write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
-
-    # a read-only token on a fork PR is expected, not a failure of the job
-    fork_read_only = (
-        gh_fail is not None and gh_fail.error_class is GitHubErrorClass.FORBIDDEN and fork
-    )
-    if gh_fail is not None:
-        code = EXIT_OK if fork_read_only else EXIT_GITHUB
-    elif note is not None:
-        code = EXIT_GATEWAY
-    elif cfg.fail_on and outcome and _at_or_above(outcome, cfg.fail_on):
-        code = EXIT_FINDINGS
-    else:
-        code = EXIT_OK
-
+) -> None:
+    run, outcome, note = result.pr, result.outcome, result.handoff
+    assert run is not None
     if cfg.output_format == "json":
-        doc: dict[str, Any] = outcome_to_dict(outcome, note) if outcome else {"handoff": note}
-        doc["pull_request"] = _run_dict(run, ref)
-        out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        out.write(json.dumps(result_document(result, ref), indent=2, ensure_ascii=False) + "\n")
     else:
         _print_text(run, ref, out, grouped=actions is not None)
     if note is not None:
         err.write(render_markdown(note))
 
     if actions is not None:
-        if fork_read_only:
+        if result.fork_read_only:
             out.write(
                 annotation(
                     "notice",
@@ -184,42 +142,17 @@ def _report(
         for warning in (outcome.warnings if outcome else [])[:MAX_WARNINGS]:
             out.write(annotation("warning", warning, title="depthgate") + "\n")
         counts = outcome.counts() if outcome else {"reviewed": 0, "failed": 0}
+        handoff_path = cfg.run.handoff_path
         write_outputs(
             actions.output_path,
             action_outputs(
                 comments_posted=run.posted,
                 hunks_reviewed=counts["reviewed"],
                 hunks_failed=counts["failed"],
-                handoff_path=str(cfg.handoff_path) if note and cfg.handoff_path else "",
+                handoff_path=str(handoff_path) if note and handoff_path else "",
             ),
         )
-        append_summary(actions.summary_path, _job_summary(run, note, cfg.review.sanitize))
-    return code
-
-
-def _at_or_above(outcome: ReviewOutcome, severity: str) -> bool:
-    bar = SEVERITY_ORDER[severity]
-    return any(SEVERITY_ORDER[c.severity] >= bar for c in outcome.comments) or any(
-        SEVERITY_ORDER[s.finding.severity] >= bar for s in outcome.summary_only
-    )
-
-
-def _run_dict(run: PrRun, ref: str) -> dict[str, Any]:
-    return {
-        "pr": ref,
-        "head_sha": run.pr.head_sha if run.pr else None,
-        "review_id": run.review_id,
-        "comments_posted": run.posted,
-        "duplicates": run.duplicates,
-        "demoted": run.demoted,
-        "reused_hunks": run.reused,
-        "summary_comment_id": run.summary_id,
-        "summary_written": run.summary_written,
-        "skipped": run.skipped,
-        "notes": run.notes,
-        "review_request": run.review_payload,
-        "github_failure": run.github_failure.to_dict() if run.github_failure else None,
-    }
+        append_summary(actions.summary_path, _job_summary(run, note, cfg.run.review.sanitize))
 
 
 def _print_text(run: PrRun, ref: str, out: TextIO, *, grouped: bool) -> None:
@@ -287,18 +220,10 @@ def resolve(
     bot_login: str | None,
     default_handoff: Path | None = None,
 ) -> GitHubRun:
-    gateway = GatewaySettings.from_config(loaded.config.gateway, env)
-    github = GitHubSettings.from_env(env)
-    review = review_options(flags, loaded, gateway, env)
     return GitHubRun(
-        loaded=loaded,
-        gateway=gateway,
-        github=github,
-        review=review,
-        fail_on=flags.fail_on,
+        run=run_settings(flags, loaded, env, command=command, default_handoff=default_handoff),
+        github=GitHubSettings.from_env(env),
         dry_run=flags.dry_run,
-        command=command,
-        handoff_path=Path(flags.handoff) if flags.handoff else default_handoff,
         bot_login=env.get("DEPTHGATE_BOT_LOGIN") or bot_login,
         output_format=flags.output_format,
     )

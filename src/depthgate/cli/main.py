@@ -19,8 +19,9 @@ from typing import Any, TextIO
 from depthgate import __version__
 from depthgate.app.cli import COMMANDS as APP_COMMANDS
 from depthgate.app.cli import add_app_parsers, run_app_command
-from depthgate.cli.flags import Flags, review_options
+from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.instructions import render_block, sync
+from depthgate.cli.run import result_document, review_diff, run_settings
 from depthgate.configfile import load_config
 from depthgate.core.diff import Diff, parse_diff
 from depthgate.core.errors import (
@@ -31,13 +32,11 @@ from depthgate.core.errors import (
     InputError,
     UsageError,
 )
-from depthgate.core.handoff import RunContext, build_handoff, render_markdown
-from depthgate.core.models import SEVERITY_ORDER
-from depthgate.core.pipeline import ReviewOptions, ReviewOutcome, review
-from depthgate.core.plan import Plan, build_plan, plan_to_dict, render_text
-from depthgate.core.report import outcome_to_dict, render_outcome_text
-from depthgate.core.routes import LoadedConfig, config_schema
-from depthgate.gateway.client import GatewaySettings, HttpGateway
+from depthgate.core.handoff import render_markdown
+from depthgate.core.plan import build_plan, plan_to_dict, render_text
+from depthgate.core.report import render_outcome_text
+from depthgate.core.routes import config_schema
+from depthgate.gateway.client import GatewaySettings
 from depthgate.gateway.smoke import render_markdown as render_smoke_markdown
 from depthgate.gateway.smoke import render_text as render_smoke_text
 from depthgate.gateway.smoke import run_smoke
@@ -251,36 +250,15 @@ def review_local_diff(
         )
     loaded = load_config(flags.config)
     diff = read_diff(path, stdin)
-    settings = GatewaySettings.from_config(loaded.config.gateway, env)
-    plan = build_plan(diff, loaded)
-    options = review_options(flags, loaded, settings, env)
-    outcome = asyncio.run(_review(plan, settings, loaded, options))
-    command = f"depthgate review --dry-run --diff {path}"
-    note = None
-    if not outcome.complete:
-        ctx = RunContext(command=command, base_url=settings.base_url, show_host=settings.show_host)
-        note = build_handoff(outcome, ctx)
-        if flags.handoff:
-            Path(flags.handoff).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
-        err.write(render_markdown(note))
+    settings = run_settings(flags, loaded, env, command=f"depthgate review --dry-run --diff {path}")
+    result = asyncio.run(review_diff(build_plan(diff, loaded), settings))
+    if result.handoff is not None:
+        err.write(render_markdown(result.handoff))
     if flags.output_format == "json":
-        _emit(outcome_to_dict(outcome, note), out)
-    else:
-        out.write(render_outcome_text(outcome))
-    if note is not None:
-        return EXIT_GATEWAY
-    if flags.fail_on and any(
-        SEVERITY_ORDER[c.severity] >= SEVERITY_ORDER[flags.fail_on] for c in outcome.comments
-    ):
-        return EXIT_FINDINGS
-    return EXIT_OK
-
-
-async def _review(
-    plan: Plan, settings: GatewaySettings, loaded: LoadedConfig, options: ReviewOptions
-) -> ReviewOutcome:
-    async with HttpGateway(settings, loaded.config.routes) as gateway:
-        return await review(plan, gateway, options)
+        _emit(result_document(result), out)
+    elif result.outcome is not None:
+        out.write(render_outcome_text(result.outcome))
+    return result.code
 
 
 def cmd_smoke(
@@ -290,11 +268,11 @@ def cmd_smoke(
     unless --out says otherwise), its path to the smoke-report-path output, and a table to the
     job summary."""
     loaded = load_config(config or args.config or env.get("DEPTHGATE_CONFIG") or None)
-    settings = GatewaySettings.from_config(loaded.config.gateway, env)
     in_actions = env.get("GITHUB_ACTIONS") == "true"
     if in_actions:
-        for value in settings.secrets():
+        for value in secret_values(loaded, env):
             out.write(add_mask(value) + "\n")
+    settings = GatewaySettings.from_config(loaded.config.gateway, env)
     check_auth = bool(getattr(args, "check_auth", False))
     record = asyncio.run(run_smoke(settings, loaded.config.routes, check_auth=check_auth))
     path = getattr(args, "out", None)
