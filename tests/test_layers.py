@@ -108,6 +108,23 @@ def test_only_entry_points_read_the_environment() -> None:
     assert not readers, f"read the environment at the entry point instead: {readers}"
 
 
+# The entry points of the surfaces: the console script and the App's commands. Everything else
+# in a surface receives typed settings (the App's handlers: Context.settings, read at startup).
+ENTRY_POINTS = ("cli/main.py", "app/cli.py")
+
+
+def test_surfaces_read_the_environment_only_at_their_entry_points() -> None:
+    readers = sorted(
+        f"{p.relative_to(PKG)}:{line}"
+        for folder in ("cli", "app")
+        for p in _modules(folder)
+        if str(p.relative_to(PKG)) not in ENTRY_POINTS
+        for line, call in _io_calls(p)
+        if "environ" in call or "getenv" in call
+    )
+    assert not readers, f"take the value from the entry point's settings instead: {readers}"
+
+
 def test_the_checks_can_fail(tmp_path: Path) -> None:
     """The walkers see what they must: an import of an adapter and a read of the environment."""
     bad = tmp_path / "bad.py"

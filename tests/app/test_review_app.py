@@ -9,7 +9,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,23 +56,21 @@ def world(
     rsa_keys: tuple[str, str],
     fake: FakeUpstream,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[World]:
     fake.default = Behavior(echo_finding=True)
     routes_path = tmp_path / "routes.yaml"
     routes_path.write_text(routes())
-    monkeypatch.setenv("DEPTHGATE_GATEWAY_URL", fake.url)
-    monkeypatch.setenv("DEPTHGATE_GATEWAY_KEY", KEY)
     with serve_github() as gh:
         gh.add_app(APP_ID, public_key=rsa_keys[1], slug="depthgate")
         gh.add_installation(11, app_id=APP_ID, account="octo")
         gh.add_pull(REPO, N, head_sha=H1, files=FILES)
         repo_id = int(gh.add_repo(REPO)["id"])
-        monkeypatch.setenv("GITHUB_API_URL", gh.url)
         auth = AppAuthenticator(str(APP_ID), rsa_keys[0], api_url=gh.url, write_interval_s=0)
         app = App()
         register(app)
-        h = Harness(settings, app, auth=auth)
+        # as AppSettings.from_env reads them at startup: the handler never reads os.environ
+        env = {"DEPTHGATE_GATEWAY_URL": fake.url, "DEPTHGATE_GATEWAY_KEY": KEY}
+        h = Harness(replace(settings, api_url=gh.url, env=env), app, auth=auth)
         h.config = load_config(str(routes_path))
         try:
             yield World(gh, fake, h, repo_id, routes_path)

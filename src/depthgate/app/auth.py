@@ -21,6 +21,7 @@ import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
 from depthgate.app.errors import AppAuthError
+from depthgate.github.api import DEFAULT_API_URL
 
 # What the review does with a token: read the PR and its files, read the config from the default
 # branch, post one review + one summary comment, write one check run. Nothing else.
@@ -72,7 +73,7 @@ class AppAuthenticator:
         app_id: str,
         private_key: str,
         *,
-        api_url: str = "https://api.github.com",
+        api_url: str = DEFAULT_API_URL,
         permissions: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         refresh_margin_s: float = REFRESH_MARGIN_S,

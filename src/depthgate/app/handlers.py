@@ -13,8 +13,6 @@ comments carry their fingerprints and the summary its marker.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from typing import Any
 
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
@@ -45,25 +43,21 @@ def register(app: App) -> None:
     app.on_failure(job_failed)
 
 
-async def review_job(ctx: Context, env: Mapping[str, str] | None = None) -> JobResult:
-    env = os.environ if env is None else env
-    job = ctx.job
+async def review_job(ctx: Context) -> JobResult:
+    job, app = ctx.job, ctx.settings
     _, _, number = ctx.pull_request()
     head = job.head_sha or ""
-    api_url = env.get("GITHUB_API_URL") or "https://api.github.com"
-    client = PullRequestClient(
-        job.repository, number, GitHubSettings(token="", api_url=api_url), github=ctx.github()
-    )
+    client = _client(ctx, job.repository, number)
     settings = run_settings(
         Flags(),
         ctx.config,
-        env,
+        app.env,
         command=f"depthgate App: {job.event} (delivery {job.delivery_id})",
     )
-    bot = env.get("DEPTHGATE_BOT_LOGIN") or ctx.bot_login()
+    bot = app.bot_login or ctx.bot_login()
     target = PrTarget(
         ref=f"{job.repository}#{job.pr_number}",
-        github_host=api_url,
+        github_host=app.api_url,
         trusted_authors=frozenset({bot}) if bot else None,
         proceed=lambda: not ctx.superseded(),
     )
@@ -131,12 +125,7 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
     """The queue gave up on a job: the check run on its head says so, and what to do."""
     if ctx is None or job is None or job.pr_number is None or not job.head_sha:
         return
-    client = PullRequestClient(
-        job.repository,
-        job.pr_number,
-        GitHubSettings(token="", api_url=os.environ.get("GITHUB_API_URL") or ""),
-        github=ctx.github(),
-    )
+    client = _client(ctx, job.repository, job.pr_number)
     try:
         client.finish_check_run(
             None,
@@ -153,3 +142,8 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
         )
     except GitHubFailure as exc:  # the job's failure is logged already; this one is extra
         log.warning("job %s: could not mark the check run failed: %s", job.key, exc.message)
+
+
+def _client(ctx: Context, repository: str, number: int) -> PullRequestClient:
+    settings = GitHubSettings(token="", api_url=ctx.settings.api_url)
+    return PullRequestClient(repository, number, settings, github=ctx.github())

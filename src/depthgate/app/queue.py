@@ -291,6 +291,7 @@ class JobRunner:
             superseded=lambda: not self.store.is_current(spec),
             metrics=JobMetrics(self.metrics.gateway_call, self.metrics.github_write),
             bot_login=auth.bot_login if auth is not None else lambda: None,
+            settings=self.settings,
         )
 
     def _retry_or_fail(self, claim: Claim, ctx: Context | None, error: str) -> str:

@@ -12,9 +12,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from depthgate.app.errors import AppConfigError
+from depthgate.github.api import DEFAULT_API_URL
+from depthgate.github.api import api_url as read_api_url
 
 DEFAULT_QUEUE_URL = "sqlite:///depthgate-queue.db"
-DEFAULT_API_URL = "https://api.github.com"
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more (facts/github.md)
 
 
@@ -82,6 +83,11 @@ class AppSettings:
     stale_s: float = 900.0
     reap_interval_s: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    bot_login: str | None = None  # DEPTHGATE_BOT_LOGIN: whose comments are depthgate's own
+    # The environment as it was at startup: a repository's gateway-routes.yaml names the
+    # variables of its gateway URL, key and headers, resolved for each job from here (never
+    # from os.environ at job time). Not in the repr: it holds the secrets.
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def queue(self) -> QueueTarget:
@@ -122,12 +128,14 @@ class AppSettings:
             app_id=env.get("DEPTHGATE_APP_ID") or None,
             private_key=key,
             queue_url=env.get("DEPTHGATE_QUEUE_URL") or DEFAULT_QUEUE_URL,
-            api_url=(env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/"),
+            api_url=read_api_url(env),
             config_path=config_path,
             lease_s=_float(env, "DEPTHGATE_JOB_LEASE_S", cls.lease_s, minimum=0.1),
             stale_s=_float(env, "DEPTHGATE_JOB_STALE_S", cls.stale_s, minimum=0.1),
             reap_interval_s=_float(env, "DEPTHGATE_REAP_INTERVAL_S", cls.reap_interval_s, 0.05),
             retry=retry,
+            bot_login=env.get("DEPTHGATE_BOT_LOGIN") or None,
+            env=dict(env),
         )
         settings.queue  # noqa: B018 - validate the URL now, with the variable's name
         return settings

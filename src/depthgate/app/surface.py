@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from depthgate.app.settings import AppSettings
 from depthgate.core.routes import LoadedConfig
 from depthgate.github.actions import REVIEWED_ACTIONS
 
@@ -104,6 +105,9 @@ class Context:
     # The login this App's comments carry ("<slug>[bot]"), None when unknown
     bot_login: Callable[[], str | None] = lambda: None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("depthgate.app.job"))
+    # The App's settings, read from the environment once at startup (the gateway variables of
+    # the job's config are resolved from settings.env)
+    settings: AppSettings = field(default_factory=AppSettings)
 
     def repo(self) -> tuple[str, str]:
         """``(owner, name)`` of the repository the event is about."""

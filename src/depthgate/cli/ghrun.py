@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from depthgate.core.prreview import PrRun, summary_markdown
 from depthgate.core.report import render_outcome_text
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy
+from depthgate.core.summary import strip_marker
 from depthgate.github.actions import (
     Kind,
     action_outputs,
@@ -54,7 +54,6 @@ from depthgate.github.client import GitHubSettings, PullRequestClient, parse_pr_
 ACTIONS_BOT = "github-actions[bot]"
 MAX_WARNINGS = 10
 __all__ = ["Flags", "actions_review", "parse_pr_ref", "resolve", "run_review"]
-_MARKER = re.compile(r"\n*<!-- depthgate:summary .*? -->", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ def _print_text(run: PrRun, ref: str, out: TextIO, *, grouped: bool) -> None:
     if run.review_id is not None:
         parts.append(f"posted review {run.review_id} with {run.posted} inline comments")
     elif run.review_payload is not None and not run.github_failure:
-        n = len(run.review_payload.get("comments", []))  # type: ignore[arg-type]
+        n = len(run.review_payload.comments)
         parts.append(f"{n} new inline comments (not posted: dry run)" if n else "no new comments")
     if run.duplicates:
         parts.append(f"{run.duplicates} already on the PR")
@@ -191,7 +190,7 @@ def _job_summary(run: PrRun, note: Mapping[str, Any] | None, policy: SanitizePol
         parts.append(f"## depthgate\n\n{run.skipped}\n")
     outcome = run.outcome
     if outcome is not None:
-        parts.append(_MARKER.sub("", summary_markdown(run, policy)) + "\n")
+        parts.append(strip_marker(summary_markdown(run, policy)) + "\n")
         if run.review_id is None and outcome.comments:
             parts.append(
                 "\n<details><summary>Inline comments not posted "

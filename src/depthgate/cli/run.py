@@ -210,6 +210,6 @@ def _pr_dict(run: PrRun, ref: str) -> dict[str, Any]:
         "summary_written": run.summary_written,
         "skipped": run.skipped,
         "notes": run.notes,
-        "review_request": run.review_payload,
+        "review_request": run.review_payload.to_json() if run.review_payload else None,
         "github_failure": run.github_failure.to_dict() if run.github_failure else None,
     }

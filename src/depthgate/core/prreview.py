@@ -26,8 +26,7 @@ Posting rules kept here:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -43,19 +42,17 @@ from depthgate.core.ports import (
     GitHubFailure,
     PullRequestInfo,
 )
-from depthgate.core.publish import review_payload
+from depthgate.core.publish import ReviewPayload, review_payload
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy
 from depthgate.core.summary import (
-    MARKER,
     SummaryState,
     earlier_findings,
     fingerprints_in,
     parse_state,
     render_summary,
+    with_state,
 )
-
-_MARKER_RE = re.compile(r"<!-- " + re.escape(MARKER) + r" \{.*?\} -->", re.DOTALL)
 
 
 class PullRequestPort(Protocol):
@@ -65,7 +62,7 @@ class PullRequestPort(Protocol):
     def files(self) -> list[dict[str, Any]]: ...
     def issue_comments(self) -> list[ExistingComment]: ...
     def review_comments(self) -> list[ExistingComment]: ...
-    def create_review(self, payload: Mapping[str, Any]) -> int: ...
+    def create_review(self, payload: ReviewPayload) -> int: ...
     def create_comment(self, body: str) -> int: ...
     def edit_comment(self, comment_id: int, body: str) -> None: ...
 
@@ -101,7 +98,7 @@ class PrRun:
     summary_id: int | None = None
     summary_written: bool = False
     summary_body: str | None = None
-    review_payload: dict[str, object] | None = None  # what was (or, dry run, would be) sent
+    review_payload: ReviewPayload | None = None  # what was (or, dry run, would be) sent
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None  # why the run reviewed nothing
     github_failure: GitHubFailure | None = None
@@ -165,8 +162,7 @@ async def _review(
         if prior.summary and state.head_sha != info.head_sha and not options.dry_run:
             # the visible summary still holds; only the marker learns the new head
             moved = replace(state, head_sha=info.head_sha, hunks=earlier)
-            body = _MARKER_RE.sub(lambda _: moved.to_marker(), prior.summary.body, count=1)
-            client.edit_comment(prior.summary.id, body)
+            client.edit_comment(prior.summary.id, with_state(prior.summary.body, moved))
             run.summary_written = True
         return
 
@@ -191,7 +187,7 @@ async def _review(
     run.duplicates = payload.duplicates
     if payload.duplicates:
         run.notes.append(f"{payload.duplicates} findings are already on the PR; not posted again.")
-    run.review_payload = payload.to_json()
+    run.review_payload = payload
     if options.dry_run:
         return
     if options.proceed is not None and not options.proceed():
@@ -206,8 +202,7 @@ async def _review(
                 f"The PR moved to {now.head_sha[:12]} during the review; the comments are on "
                 f"{info.head_sha[:12]}, the commit that was reviewed."
             )
-        fresh = [c for c in outcome.comments if c.fingerprint not in prior.posted]
-        sent = _post(client, run, payload.to_json(), fresh=fresh, diff=plan.diff, outcome=outcome)
+        sent = _post(client, run, payload, diff=plan.diff, outcome=outcome)
 
     reviewed_keys = {
         hunk_key(d.hunk)
@@ -276,14 +271,14 @@ def summary_markdown(run: PrRun, policy: SanitizePolicy) -> str:
 def _post(
     client: PullRequestPort,
     run: PrRun,
-    payload: dict[str, object],
+    payload: ReviewPayload,
     *,
-    fresh: list[Comment],
     diff: Diff,
     outcome: ReviewOutcome,
 ) -> list[Comment]:
     """Send the review; after a 422, re-check against the PR as it is now and send what still
     holds once more, against the new head. Returns the comments that were posted."""
+    fresh = list(payload.comments)
     try:
         run.review_id = client.create_review(payload)
         run.posted = len(fresh)
@@ -300,9 +295,9 @@ def _post(
     run.demoted = len(dropped)
     note = f"GitHub refused the review ({first_error})"
     if keep:
-        retry = review_payload(keep, head_sha=now.head_sha, body=str(payload["body"]))
+        retry = review_payload(keep, head_sha=now.head_sha, body=payload.body)
         try:
-            run.review_id = client.create_review(retry.to_json())
+            run.review_id = client.create_review(retry)
         except GitHubFailure as exc:
             if exc.error_class is not GitHubErrorClass.UNPROCESSABLE:
                 raise

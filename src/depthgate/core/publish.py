@@ -21,9 +21,12 @@ MAX_BODY = 65_536
 
 @dataclass(frozen=True)
 class ReviewPayload:
+    """The review request, typed from the outcome to the adapter; :meth:`to_json` is GitHub's
+    shape, built only where it is sent or shown."""
+
     commit_id: str
     body: str
-    comments: tuple[dict[str, Any], ...]
+    comments: tuple[Comment, ...]  # the ones to send: none already on the PR
     duplicates: int  # comments not sent: their fingerprint is already on the PR
 
     def to_json(self) -> dict[str, Any]:
@@ -31,7 +34,7 @@ class ReviewPayload:
             "commit_id": self.commit_id,
             "event": EVENT,
             "body": self.body,
-            "comments": list(self.comments),
+            "comments": [comment_json(c) for c in self.comments],
         }
 
 
@@ -50,13 +53,10 @@ def review_payload(
     body: str,
     existing_fingerprints: frozenset[str] = frozenset(),
 ) -> ReviewPayload:
-    fresh = [c for c in comments if c.fingerprint not in existing_fingerprints]
-    duplicates = len(comments) - len(fresh)
+    """The one place comments already on the PR (by fingerprint) are left out."""
+    fresh = tuple(c for c in comments if c.fingerprint not in existing_fingerprints)
     if len(body) > MAX_BODY:
         body = body[: MAX_BODY - 40] + "\n\n… (truncated by depthgate)"
     return ReviewPayload(
-        commit_id=head_sha,
-        body=body,
-        comments=tuple(comment_json(c) for c in fresh),
-        duplicates=duplicates,
+        commit_id=head_sha, body=body, comments=fresh, duplicates=len(comments) - len(fresh)
     )

@@ -24,7 +24,10 @@ MAX_CHARS = 65_536
 MAX_FPS = 600  # ~23 characters each
 SKIPPED_FILES_SHOWN = 50
 MAX_HUNKS = 1500  # ~15 characters each: the marker stays under 40,000 characters
-_STATE = re.compile(r"<!-- depthgate:summary (?P<json>\{.*?\}) -->", re.DOTALL)
+# The marker's one pattern: read (parse_state), replaced (with_state), removed (strip_marker)
+_STATE = re.compile(
+    r"(?P<lead>\n*)<!-- " + re.escape(MARKER) + r" (?P<json>\{.*?\}) -->", re.DOTALL
+)
 EARLIER = "Earlier findings not placed inline, in files not reviewed again in full"
 MAX_EARLIER = 300
 _FINDING_LINE = re.compile(
@@ -68,6 +71,16 @@ def parse_state(body: str) -> SummaryState | None:
         fingerprints=_strings(data.get("fps")),
         hunks=_strings(data.get("hunks")),
     )
+
+
+def with_state(body: str, state: SummaryState) -> str:
+    """``body`` with its marker replaced by ``state``'s (the visible summary kept as it is)."""
+    return _STATE.sub(lambda m: m.group("lead") + state.to_marker(), body, count=1)
+
+
+def strip_marker(body: str) -> str:
+    """The summary without its hidden marker (the job summary shows what people read)."""
+    return _STATE.sub("", body)
 
 
 def _strings(value: object) -> frozenset[str]:

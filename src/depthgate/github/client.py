@@ -34,11 +34,12 @@ from github.PullRequestComment import PullRequestComment
 
 from depthgate.core.errors import DepthgateError
 from depthgate.core.ports import ExistingComment, GitHubErrorClass, GitHubFailure, PullRequestInfo
+from depthgate.core.publish import ReviewPayload
 from depthgate.core.source import Blob, BlobRequest, describe_size
+from depthgate.github.api import DEFAULT_API_URL, api_url
 
 T = TypeVar("T")
 
-DEFAULT_API_URL = "https://api.github.com"
 SECONDARY_WAIT_S = 60.0  # no Retry-After and no reset time: wait at least a minute
 CHECK_OUTPUT_MAX = 65_535  # characters in a check run's output summary and text
 
@@ -70,8 +71,7 @@ class GitHubSettings:
             ) from None
         if write_interval < 0:
             raise DepthgateError("DEPTHGATE_GITHUB_WRITE_INTERVAL_S must be 0 or more")
-        api = (env.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
-        return cls(token=token, api_url=api, write_interval_s=write_interval)
+        return cls(token=token, api_url=api_url(env), write_interval_s=write_interval)
 
     def client(self) -> Github:
         return Github(
@@ -207,7 +207,7 @@ class PullRequestClient:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def create_review(self, payload: Mapping[str, Any]) -> int:
+    def create_review(self, payload: ReviewPayload) -> int:
         """``POST /pulls/{n}/reviews`` with the payload of :mod:`depthgate.core.publish`.
 
         PyGithub's ``create_review`` takes a Commit object, which costs a read to build; the
@@ -217,7 +217,7 @@ class PullRequestClient:
 
         def post() -> int:
             _, data = pr.requester.requestJsonAndCheck(
-                "POST", f"{pr.url}/reviews", input=dict(payload)
+                "POST", f"{pr.url}/reviews", input=payload.to_json()
             )
             return int(data["id"])
 
