@@ -278,8 +278,60 @@ def test_bad_inputs_are_clear_errors(action: Action) -> None:
     assert "GITHUB_EVENT_PATH=/nonexistent/event.json: no such file" in r.stderr
     r = action(DEPTHGATE_GATEWAY_KEY=None)
     assert r.code == 2
-    assert "gateway key not set" in r.stderr
+    assert "`DEPTHGATE_GATEWAY_KEY` (the action's `gateway-key` input) is empty" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def one_error(r: Result) -> str:
+    """The step's one ::error:: annotation; its job summary must say the same."""
+    errors = [ln for ln in r.stdout.splitlines() if ln.startswith("::error")]
+    assert len(errors) == 1, r.stdout
+    assert r.summary.startswith("## depthgate"), r.summary
+    assert "Traceback" not in r.stderr
+    return errors[0]
+
+
+def test_a_missing_gateway_secret_says_which_and_where(action: Action, gh: FakeGitHub) -> None:
+    r = action(DEPTHGATE_GATEWAY_KEY=None)
+    assert r.code == 2
+    error = one_error(r)
+    assert error.startswith("::error title=depthgate%3A gateway secret missing::")
+    assert "`DEPTHGATE_GATEWAY_KEY` (the action's `gateway-key` input) is empty" in error
+    assert "Settings → Secrets and variables → Actions" in r.summary
+    assert "`gateway-key: ${{ secrets.DEPTHGATE_GATEWAY_KEY }}`" in r.summary
+    assert gh.requests == []
+    # Dependabot's PRs see Dependabot secrets only
+    r = action(
+        DEPTHGATE_GATEWAY_KEY=None, DEPTHGATE_GATEWAY_URL=None, GITHUB_ACTOR="dependabot[bot]"
+    )
+    assert r.code == 2
+    error = one_error(r)
+    assert "`DEPTHGATE_GATEWAY_URL` (the action's `gateway-url` input) and" in error
+    assert "Settings → Secrets and variables → Dependabot" in r.summary
+
+
+def test_an_invalid_config_is_one_annotation_and_a_job_summary(
+    action: Action, tmp_path: Path
+) -> None:
+    (tmp_path / "routes.yaml").write_text("version: 1\nroutes: {}\ntiers: nope\n")
+    r = action()
+    assert r.code == 2
+    error = one_error(r)
+    assert error.startswith("::error title=depthgate%3A configuration error::")
+    assert "routes.yaml" in error
+    assert "`depthgate routes check`" in r.summary
+    assert "routes.yaml" in r.stderr  # and the log says it too
+    # the same in mode: smoke
+    r = action("workflow_dispatch", {}, command="smoke")
+    assert r.code == 2
+    assert one_error(r).startswith("::error title=depthgate%3A configuration error::")
+
+
+def test_a_bad_input_is_one_annotation_too(action: Action) -> None:
+    r = action(DEPTHGATE_FAIL_ON="severe")
+    assert r.code == 2
+    assert "fail-on 'severe'" in one_error(r)
+    assert "Fix the action's inputs" in r.summary
 
 
 def test_warnings_become_annotations(action: Action, fake: FakeUpstream, gh: FakeGitHub) -> None:

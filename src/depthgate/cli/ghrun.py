@@ -1,25 +1,22 @@
-"""``depthgate review`` on a pull request: ``--pr OWNER/REPO#N``, or inside GitHub Actions.
+"""``depthgate review`` on a pull request (``--pr OWNER/REPO#N``, or the event's PR inside GitHub
+Actions, see :mod:`depthgate.cli.actions`): the GitHub settings, one run of the shared run step
+(:func:`depthgate.cli.run.review_pr`) and how its result is shown -- text or JSON on stdout, the
+handoff on stderr and, in Actions, the step outputs, the job summary and workflow-command
+annotations.
 
-An entry point (it reads the environment and files, and turns results into exit codes): settings
-from flags and the environment, one run of :func:`depthgate.core.prreview.review_pull_request`, and
-what the run leaves behind -- text on stdout and, in Actions, the step outputs, the job summary,
-workflow-command annotations and the handoff file. Inside Actions every secret is masked with
-``::add-mask::`` before anything else is printed.
-
-Exit codes (design §3): 0 complete (also: nothing to do, a fork PR without secrets), 1 findings
-at or above ``--fail-on``, 2 usage or configuration, 3 gateway failure, 4 GitHub failure.
+Exit codes: those of the run step (design §3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from depthgate.cli.flags import Flags, secret_values
+from depthgate.cli.flags import Flags
 from depthgate.cli.run import (
     PrTarget,
     RunResult,
@@ -28,8 +25,6 @@ from depthgate.cli.run import (
     review_pr,
     run_settings,
 )
-from depthgate.configfile import load_config
-from depthgate.core.errors import EXIT_OK, UsageError
 from depthgate.core.handoff import annotation as handoff_annotation
 from depthgate.core.handoff import render_markdown
 from depthgate.core.plan import render_text
@@ -39,21 +34,17 @@ from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy
 from depthgate.core.summary import strip_marker
 from depthgate.github.actions import (
-    Kind,
     action_outputs,
-    add_mask,
     annotation,
     append_summary,
-    decide,
     group,
-    read_event,
     write_outputs,
 )
 from depthgate.github.client import GitHubSettings, PullRequestClient, parse_pr_ref
 
 ACTIONS_BOT = "github-actions[bot]"
 MAX_WARNINGS = 10
-__all__ = ["Flags", "actions_review", "parse_pr_ref", "resolve", "run_review"]
+__all__ = ["ActionsIO", "Flags", "parse_pr_ref", "resolve", "run_review"]
 
 
 @dataclass(frozen=True)
@@ -226,62 +217,3 @@ def resolve(
         bot_login=env.get("DEPTHGATE_BOT_LOGIN") or bot_login,
         output_format=flags.output_format,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Inside GitHub Actions
-
-
-def actions_review(
-    flags: Flags,
-    env: Mapping[str, str],
-    out: TextIO,
-    err: TextIO,
-    *,
-    smoke: Callable[[], int],
-) -> int:
-    """``depthgate review`` with no ``--diff``/``--pr`` inside Actions: the event decides."""
-    loaded = load_config(flags.config)
-    for value in secret_values(loaded, env):
-        out.write(add_mask(value) + "\n")
-    event_name = env.get("GITHUB_EVENT_NAME", "")
-    if not event_name:
-        raise UsageError("GITHUB_EVENT_NAME is not set: is this running inside GitHub Actions?")
-    event = read_event(env.get("GITHUB_EVENT_PATH"))
-    decision = decide(event_name, event)
-    actions = ActionsIO(env.get("GITHUB_OUTPUT"), env.get("GITHUB_STEP_SUMMARY"))
-    if decision.kind is Kind.SMOKE:
-        return smoke()
-    if decision.kind is Kind.SKIP:
-        return _neutral(actions, out, f"skipped: {decision.reason}")
-    pr = event.pull_request
-    repo = event.repository.full_name if event.repository else None
-    assert pr is not None  # decide() reviews only events with a pull request
-    if repo is None:
-        raise UsageError(f"{env.get('GITHUB_EVENT_PATH')}: the event names no repository")
-    gw = loaded.config.gateway
-    if decision.fork and gw.auth != "none" and not env.get(gw.api_key_env):
-        return _neutral(
-            actions,
-            out,
-            f"{decision.reason}: GitHub gives workflows no secrets on fork pull requests, so "
-            "there is no gateway key and nothing was reviewed. Install the depthgate GitHub App "
-            "to review fork PRs (README: 'Fork pull requests').",
-        )
-    temp = Path(env.get("RUNNER_TEMP") or ".")
-    cfg = resolve(
-        flags,
-        loaded,
-        env,
-        command=f"depthgate review ({event_name} {event.action} on {repo}#{pr.number})",
-        bot_login=ACTIONS_BOT,
-        default_handoff=temp / "depthgate-handoff.json",
-    )
-    return run_review(repo, pr.number, cfg, out, err, actions=actions, fork=decision.fork)
-
-
-def _neutral(actions: ActionsIO, out: TextIO, message: str) -> int:
-    out.write(annotation("notice", message, title="depthgate") + "\n")
-    write_outputs(actions.output_path, action_outputs())
-    append_summary(actions.summary_path, f"## depthgate\n\n{message}\n")
-    return EXIT_OK

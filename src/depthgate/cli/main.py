@@ -206,7 +206,8 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
 def cmd_review(
     args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO, env: Mapping[str, str]
 ) -> int:
-    from depthgate.cli import ghrun  # noqa: PLC0415 -- PyGithub costs 0.3 s; only PR runs need it
+    # PyGithub costs 0.3 s: only PR runs import it
+    from depthgate.cli import actions, ghrun  # noqa: PLC0415
 
     flags = Flags(
         config=args.config,
@@ -216,7 +217,12 @@ def cmd_review(
         handoff=args.handoff,
         placement=args.placement,
         output_format=args.format,
-    ).with_env(env)
+    )
+    if not args.diff and not args.pr and _in_actions(env):
+        return actions.review(
+            flags, env, out, err, smoke=lambda: cmd_smoke(args, out, env, config=flags.config)
+        )
+    flags = flags.with_env(env)
     if args.diff:
         return review_local_diff(args.diff, flags, out, err, stdin=stdin, env=env)
     if args.pr:
@@ -230,10 +236,6 @@ def cmd_review(
             bot_login=None,
         )
         return ghrun.run_review(repo, number, cfg, out, err)
-    if env.get("GITHUB_ACTIONS") == "true":
-        return ghrun.actions_review(
-            flags, env, out, err, smoke=lambda: cmd_smoke(args, out, env, config=flags.config)
-        )
     raise UsageError(
         "review needs a target: --pr OWNER/REPO#N, --diff PATH --dry-run, or to run inside "
         "GitHub Actions (GITHUB_ACTIONS=true with the event in GITHUB_EVENT_PATH)"
@@ -268,7 +270,7 @@ def cmd_smoke(
     unless --out says otherwise), its path to the smoke-report-path output, and a table to the
     job summary."""
     loaded = load_config(config or args.config or env.get("DEPTHGATE_CONFIG") or None)
-    in_actions = env.get("GITHUB_ACTIONS") == "true"
+    in_actions = _in_actions(env)
     if in_actions:
         for value in secret_values(loaded, env):
             out.write(add_mask(value) + "\n")
@@ -291,6 +293,25 @@ def cmd_smoke(
         write_outputs(env.get("GITHUB_OUTPUT"), action_outputs(smoke_report_path=path or ""))
         append_summary(env.get("GITHUB_STEP_SUMMARY"), render_smoke_markdown(record))
     return EXIT_OK if record["overall_pass"] else EXIT_GATEWAY
+
+
+def smoke_command(
+    args: argparse.Namespace, out: TextIO, err: TextIO, env: Mapping[str, str]
+) -> int:
+    """``depthgate smoke``; inside Actions (``mode: smoke``) a setup error fails the step with
+    the annotation and job summary of :func:`depthgate.cli.actions.die`."""
+    if not _in_actions(env):
+        return cmd_smoke(args, out, env)
+    from depthgate.cli import actions  # noqa: PLC0415 -- see cmd_review
+
+    try:
+        return cmd_smoke(args, out, env)
+    except DepthgateError as exc:
+        return actions.die(actions.problem_of(exc), actions.actions_io(env), out, err)
+
+
+def _in_actions(env: Mapping[str, str]) -> bool:
+    return env.get("GITHUB_ACTIONS") == "true"
 
 
 def cmd_instructions(args: argparse.Namespace, out: TextIO) -> int:
@@ -348,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "review":
             return cmd_review(args, out, err, sys.stdin, os.environ)
         if args.command == "smoke":
-            return cmd_smoke(args, out, os.environ)
+            return smoke_command(args, out, err, os.environ)
         if args.command == "instructions":
             return cmd_instructions(args, out)
         if args.command in APP_COMMANDS:

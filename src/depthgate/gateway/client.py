@@ -38,7 +38,7 @@ from depthgate.core.models import NO_FALLBACK, RETRYABLE, ErrorClass, Message
 from depthgate.core.ports import ChatReply, GatewayError
 from depthgate.core.routes import GatewayConfig, Profile, RetryConfig, Route
 from depthgate.core.secretscan import find_secret_shape
-from depthgate.gateway import profiles
+from depthgate.gateway import endpoint, profiles
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,13 @@ class GatewaySettings:
             if env.get(var):
                 headers[name] = env[var]
         return cls(
-            base_url=base_url.rstrip("/"),
+            base_url=endpoint.base_url(
+                base_url,
+                cfg.chat_path,
+                source=cfg.base_url_env
+                if cfg.base_url_env and env.get(cfg.base_url_env)
+                else "gateway.base_url",
+            ),
             api_key=key,
             chat_path=cfg.chat_path,
             auth=cfg.auth,

@@ -1,0 +1,188 @@
+"""``depthgate review`` / ``depthgate smoke`` inside GitHub Actions: the event decides what runs,
+and every failure to even start is reported once, where the user looks (style habit 5,
+pypi-publish's ``die()``).
+
+:func:`die` is the one way a setup error leaves a workflow step: one ``::error::`` annotation (on
+the run's page), a job summary that says what is wrong, what to set and where, the message on
+stderr (the log), and the exit code -- never the CLI's bare ``depthgate: error:`` line alone.
+Missing secrets get their own message: a same-repository PR needs a repository secret passed
+to the action's input, a Dependabot PR a Dependabot secret (workflows triggered by Dependabot
+see no Actions secrets), a fork PR none at all (a notice: GitHub gives forks no secrets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from depthgate.cli.flags import Flags, secret_values
+from depthgate.cli.ghrun import ACTIONS_BOT, ActionsIO, resolve, run_review
+from depthgate.configfile import load_config
+from depthgate.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, DepthgateError, UsageError
+from depthgate.core.routes import GatewayConfig
+from depthgate.github.actions import (
+    Kind,
+    action_outputs,
+    add_mask,
+    annotation,
+    append_summary,
+    decide,
+    read_event,
+    write_outputs,
+)
+
+DEPENDABOT = "dependabot[bot]"
+SECRETS_PAGE = "Settings → Secrets and variables → {kind}"
+
+
+@dataclass(frozen=True)
+class SetupProblem:
+    """Why the step could not start, and what fixes it."""
+
+    title: str
+    cause: str
+    fix: str
+    exit_code: int = EXIT_USAGE
+
+
+def actions_io(env: Mapping[str, str]) -> ActionsIO:
+    return ActionsIO(env.get("GITHUB_OUTPUT"), env.get("GITHUB_STEP_SUMMARY"))
+
+
+def die(problem: SetupProblem, actions: ActionsIO, out: TextIO, err: TextIO) -> int:
+    """Fail the step once: annotation, job summary, log line, exit code."""
+    out.write(annotation("error", f"{problem.cause} {problem.fix}", title=problem.title) + "\n")
+    err.write(f"depthgate: error: {problem.cause} {problem.fix}\n")
+    write_outputs(actions.output_path, action_outputs())
+    append_summary(
+        actions.summary_path,
+        f"## {problem.title}\n\n{problem.cause}\n\n**What to do:** {problem.fix}\n\n"
+        "Nothing was sent to the gateway and nothing was posted.\n",
+    )
+    return problem.exit_code
+
+
+def problem_of(exc: DepthgateError) -> SetupProblem:
+    """The template for an error raised before the review could start."""
+    if isinstance(exc, ConfigError):
+        return SetupProblem(
+            "depthgate: configuration error",
+            exc.message,
+            "Fix gateway-routes.yaml (`depthgate routes check` lists every problem), or point "
+            "the action's `config` input at a valid file.",
+        )
+    if isinstance(exc, UsageError):
+        return SetupProblem(
+            "depthgate: invalid input",
+            exc.message,
+            "Fix the action's inputs in the workflow file (`with:` of the depthgate step).",
+        )
+    return SetupProblem(
+        "depthgate could not start",
+        exc.message,
+        "Fix what the message names, then re-run the job.",
+        exc.exit_code,
+    )
+
+
+def missing_secret(
+    gw: GatewayConfig, env: Mapping[str, str], *, dependabot: bool
+) -> SetupProblem | None:
+    """The gateway URL or key the config needs but the workflow did not pass."""
+    missing = []
+    if gw.base_url is None and gw.base_url_env and not env.get(gw.base_url_env):
+        missing.append(("gateway-url", gw.base_url_env))
+    if gw.auth != "none" and not env.get(gw.api_key_env):
+        missing.append(("gateway-key", gw.api_key_env))
+    if not missing:
+        return None
+    names = " and ".join(f"`{var}` (the action's `{inp}` input)" for inp, var in missing)
+    passed = ", ".join(f"`{inp}: ${{{{ secrets.{var} }}}}`" for inp, var in missing)
+    if dependabot:
+        fix = (
+            "Workflows run for Dependabot's pull requests see Dependabot secrets, not Actions "
+            f"secrets: add the same secrets under {SECRETS_PAGE.format(kind='Dependabot')} and "
+            f"keep passing them to the action ({passed})."
+        )
+    else:
+        fix = (
+            f"Add them as repository secrets ({SECRETS_PAGE.format(kind='Actions')}) and pass "
+            f"them to the action in the workflow: {passed}."
+        )
+    return SetupProblem("depthgate: gateway secret missing", f"{names} is empty.", fix)
+
+
+def review(
+    flags: Flags,
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    *,
+    smoke: Callable[[], int],
+) -> int:
+    """``depthgate review`` with no ``--diff``/``--pr`` inside Actions: the event decides."""
+    actions = actions_io(env)
+    try:
+        return _review(flags, env, out, err, actions, smoke=smoke)
+    except DepthgateError as exc:
+        return die(problem_of(exc), actions, out, err)
+
+
+def _review(
+    flags: Flags,
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    actions: ActionsIO,
+    *,
+    smoke: Callable[[], int],
+) -> int:
+    flags = flags.with_env(env)
+    loaded = load_config(flags.config)
+    for value in secret_values(loaded, env):
+        out.write(add_mask(value) + "\n")
+    event_name = env.get("GITHUB_EVENT_NAME", "")
+    if not event_name:
+        raise UsageError("GITHUB_EVENT_NAME is not set: is this running inside GitHub Actions?")
+    event = read_event(env.get("GITHUB_EVENT_PATH"))
+    decision = decide(event_name, event)
+    if decision.kind is Kind.SMOKE:
+        return smoke()
+    if decision.kind is Kind.SKIP:
+        return _neutral(actions, out, f"skipped: {decision.reason}")
+    pr = event.pull_request
+    repo = event.repository.full_name if event.repository else None
+    assert pr is not None  # decide() reviews only events with a pull request
+    if repo is None:
+        raise UsageError(f"{env.get('GITHUB_EVENT_PATH')}: the event names no repository")
+    gw = loaded.config.gateway
+    if decision.fork and gw.auth != "none" and not env.get(gw.api_key_env):
+        return _neutral(
+            actions,
+            out,
+            f"{decision.reason}: GitHub gives workflows no secrets on fork pull requests, so "
+            "there is no gateway key and nothing was reviewed. Install the depthgate GitHub App "
+            "to review fork PRs (README: 'Fork pull requests').",
+        )
+    problem = missing_secret(gw, env, dependabot=env.get("GITHUB_ACTOR") == DEPENDABOT)
+    if problem is not None:
+        return die(problem, actions, out, err)
+    temp = Path(env.get("RUNNER_TEMP") or ".")
+    cfg = resolve(
+        flags,
+        loaded,
+        env,
+        command=f"depthgate review ({event_name} {event.action} on {repo}#{pr.number})",
+        bot_login=ACTIONS_BOT,
+        default_handoff=temp / "depthgate-handoff.json",
+    )
+    return run_review(repo, pr.number, cfg, out, err, actions=actions, fork=decision.fork)
+
+
+def _neutral(actions: ActionsIO, out: TextIO, message: str) -> int:
+    out.write(annotation("notice", message, title="depthgate") + "\n")
+    write_outputs(actions.output_path, action_outputs())
+    append_summary(actions.summary_path, f"## depthgate\n\n{message}\n")
+    return EXIT_OK
