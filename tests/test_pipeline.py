@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from depthgate.core.diff import parse_diff
 from depthgate.core.models import ErrorClass, Message
 from depthgate.core.pipeline import FINGERPRINT_MARK, ReviewOptions, review
 from depthgate.core.plan import build_plan
-from depthgate.core.ports import GatewayError
+from depthgate.core.ports import ChatReply, GatewayError, TaskProgress
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy, invariant_violations
 from tests.fakes.gateway import FakeGateway
@@ -42,20 +43,91 @@ def f(path: str, line: int, **kw: Any) -> dict[str, Any]:
     }
 
 
-def test_probes_run_alone_and_auth_stops_everything(default_config: LoadedConfig) -> None:
+MORE = DIFF + (
+    "diff --git a/docs/a.md b/docs/a.md\n--- a/docs/a.md\n+++ b/docs/a.md\n"
+    "@@ -1,1 +1,1 @@\n-a\n+b\n"
+    "diff --git a/docs/b.md b/docs/b.md\n--- a/docs/b.md\n+++ b/docs/b.md\n"
+    "@@ -1,1 +1,1 @@\n-c\n+d\n"
+)
+
+
+def _answered(alias: str) -> ChatReply:
+    return ChatReply(alias, alias, '{"findings": []}', "stop", "m", 10, 5, 250.0, None, 0, False)
+
+
+def test_aliases_are_probed_at_once(default_config: LoadedConfig) -> None:
     plan = build_plan(parse_diff(DIFF), default_config)
-    assert len({t.alias for t in plan.tasks}) == 2
+    aliases = {t.alias for t in plan.tasks}
+    assert len(aliases) == 2
+
+    class BothProbes(FakeGateway):
+        """Answers only once every alias's probe is in flight: one alias after another would
+        never get there."""
+
+        def __init__(self) -> None:
+            super().__init__(lambda a, m: "")
+            self.waiting: set[str] = set()
+            self.all_in = asyncio.Event()
+
+        async def chat(self, alias: str, messages: Sequence[Message], **kw: Any) -> ChatReply:
+            self.waiting.add(alias)
+            if self.waiting == aliases:
+                self.all_in.set()
+            await asyncio.wait_for(self.all_in.wait(), timeout=5)
+            return _answered(alias)
+
+    async def go() -> Any:
+        return await review(plan, BothProbes(), ReviewOptions())
+
+    outcome = asyncio.run(go())
+    assert {h.state for h in outcome.hunks} == {"reviewed"}
+
+
+def test_auth_stops_every_task_not_yet_started(default_config: LoadedConfig) -> None:
+    plan = build_plan(parse_diff(MORE), default_config)
+    by_alias = Counter(t.alias for t in plan.tasks)
+    assert len(by_alias) == 2
+    assert sum(by_alias.values()) > 2  # tasks beyond the probes
 
     class Failing(FakeGateway):
-        async def chat(self, alias: str, messages: Sequence[Message], **kw: Any):  # type: ignore[no-untyped-def]
+        async def chat(self, alias: str, messages: Sequence[Message], **kw: Any) -> ChatReply:
             self.calls.append((alias, list(messages)))
+            await asyncio.sleep(0)  # the answer takes a moment, as over a network
             raise GatewayError("no", alias=alias, error_class=ErrorClass.AUTH, http_status=401)
 
     gw = Failing(lambda a, m: "")
-    outcome = asyncio.run(review(plan, gw, ReviewOptions()))
-    assert len(gw.calls) == 1  # the first probe; nothing else was sent to any alias
+    events: list[TaskProgress] = []
+    outcome = asyncio.run(review(plan, gw, ReviewOptions(progress=events.append)))
+    # the probes were in flight together; nothing after them was sent
+    assert sorted(a for a, _ in gw.calls) == sorted(by_alias)
     assert {h.reason for h in outcome.hunks if h.state == "failed"} == {"auth"}
     assert all(h.state != "reviewed" for h in outcome.hunks)
+    ends = Counter(e.status for e in events if e.status != "sent")
+    assert ends == {"failed": 2, "not_sent": len(plan.tasks) - 2}
+    assert {e.error_class for e in events if e.status != "sent"} == {"auth"}
+
+
+def test_progress_tells_each_task_as_it_is_sent_and_as_it_ends(
+    default_config: LoadedConfig,
+) -> None:
+    plan = build_plan(parse_diff(MORE), default_config)
+    events: list[TaskProgress] = []
+
+    class Slow(FakeGateway):
+        async def chat(self, alias: str, messages: Sequence[Message], **kw: Any) -> ChatReply:
+            return _answered(alias)
+
+    asyncio.run(review(plan, Slow(lambda a, m: ""), ReviewOptions(progress=events.append)))
+    tasks = {t.id: t for t in plan.tasks}
+    assert [e.status for e in events].count("sent") == len(tasks)
+    for e in events:
+        t = tasks[e.task_id]
+        assert (e.alias, e.tier, e.hunks) == (t.alias, t.tier.value, len(t.hunks))
+    for task_id in tasks:
+        mine = [e for e in events if e.task_id == task_id]
+        assert [e.status for e in mine] == ["sent", "reviewed"]
+        assert mine[1].latency_ms == 250.0
+        assert mine[1].findings == 0
 
 
 def test_findings_outside_the_tasks_hunks_go_to_the_summary(default_config: LoadedConfig) -> None:

@@ -213,7 +213,9 @@ def test_every_gateway_fault_exits_3_with_a_handoff(
     assert KEY not in text
     if cls in ("auth", "unknown_alias"):
         assert note["gateway"]["retries"] == 0
-        assert len(fake.calls()) == 1  # the first probe stopped everything: no other alias called
+        # one probe per alias, in flight together; no task after them was sent
+        models = [r.body["model"] for r in fake.calls()]
+        assert sorted(models) == ["deep-model", "fast-model"]
 
 
 def test_connection_refused_exits_3(

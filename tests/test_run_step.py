@@ -6,6 +6,7 @@ fake GitHub over real HTTP."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,43 @@ def test_the_same_findings_give_the_same_comments_on_every_surface(
     posted = surfaces.gh.review_comments(REPO, NUMBER)
     assert {(c["path"], c["line"]) for c in posted} == {(p, line) for p, line, _ in local}
     assert all(any(fp in c["body"] for _, _, fp in local) for c in posted)
+
+
+PROGRESS = re.compile(
+    r"^depthgate: (?P<task>\S+) -> (?P<alias>review-(?:fast|deep)) \((?P<tier>fast|logic|deep), "
+    r"(?P<hunks>\d+) hunks?\): (?P<status>sent|reviewed in \d+\.\d s, \d+ findings?)$"
+)
+
+
+def _progress(text: str) -> list[re.Match[str]]:
+    return [m for line in text.splitlines() if (m := PROGRESS.match(line))]
+
+
+def test_progress_is_printed_while_the_review_runs(
+    surfaces: Surfaces, fake: FakeUpstream, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.default = Behavior(echo_finding=True)
+    # a terminal: on stderr, stdout keeps the one JSON document
+    args = ["--diff", str(surfaces.diff), "--config", str(surfaces.config), "--format", "json"]
+    code = main(["review", "--dry-run", *args])
+    out, err = capsys.readouterr()
+    assert code == 0
+    json.loads(out)
+    lines = _progress(err)
+    assert [m["status"] for m in lines].count("sent") == 3
+    done = [m for m in lines if m["status"] != "sent"]
+    assert len(done) == 3
+    assert {m["alias"] for m in done} == {"review-fast", "review-deep"}
+    assert {m["task"] for m in done} == {m["task"] for m in lines if m["status"] == "sent"}
+
+
+def test_progress_in_actions_is_one_log_group(surfaces: Surfaces, fake: FakeUpstream) -> None:
+    fake.default = Behavior(echo_finding=True)
+    code, _, out = surfaces("action")
+    assert code == 0
+    lines = out.splitlines()
+    start = lines.index("::group::depthgate: review progress")
+    end = lines.index("::endgroup::", start)
+    inside = "\n".join(lines[start + 1 : end])
+    assert len(_progress(inside)) == 6
+    assert _progress("\n".join(lines[:start] + lines[end:])) == []

@@ -6,6 +6,8 @@ processes killed before and after posting post exactly once."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,10 +81,23 @@ def world(
         assert not gh.errors
 
 
-def test_a_delivery_becomes_one_review_one_summary_and_a_check_run(world: World) -> None:
+def test_a_delivery_becomes_one_review_one_summary_and_a_check_run(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     h, gh = world.harness, world.gh
     assert h.deliver(world.payload()) == "queued"
-    h.drain()
+    with caplog.at_level(logging.INFO, logger="depthgate.app"):
+        h.drain()
+    # progress: each task's end at INFO, with its alias, tier, hunks, status and latency
+    done = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO and " -> " in r.getMessage()
+    ]
+    assert len(done) == 3
+    assert all(
+        re.search(r"-> review-\w+ \(\w+, \d hunks?\): reviewed in \d+\.\d s", m) for m in done
+    )
     (review,) = gh.reviews(REPO, N)
     assert review["commit_id"] == H1
     assert [r.body["event"] for r in gh.requests if r.path.endswith("/reviews")] == ["COMMENT"]
@@ -133,10 +148,18 @@ def test_a_new_push_reviews_only_what_changed(world: World) -> None:
     assert check["conclusion"] == "success"
 
 
-def test_a_gateway_failure_fails_the_check_run_with_the_handoff(world: World) -> None:
+def test_a_gateway_failure_fails_the_check_run_with_the_handoff(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     world.up.default = error(401, "Invalid API key", type_="auth_error")
     world.harness.deliver(world.payload())
-    world.harness.drain()
+    with caplog.at_level(logging.INFO, logger="depthgate.app"):
+        world.harness.drain()
+    # the operator's log says why and what to do, above INFO
+    (warning,) = [r for r in caplog.records if "review incomplete" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert "auth from review-" in warning.getMessage()
+    assert "0/3 hunks reviewed. Next: The gateway rejected the credentials" in warning.getMessage()
     assert world.gh.reviews(REPO, N) == []
     assert world.gh.issue_comments(REPO, N) == []
     (check,) = world.check_runs()
@@ -145,8 +168,11 @@ def test_a_gateway_failure_fails_the_check_run_with_the_handoff(world: World) ->
     assert "**auth** from alias" in check["output"]["summary"]
     metrics = world.harness.metrics.render().decode()
     calls = [ln for ln in metrics.splitlines() if ln.startswith("depthgate_gateway_calls_total")]
-    # the busiest alias is probed first; its auth answer stops the run before any other call
-    assert calls == ['depthgate_gateway_calls_total{alias="review-fast",error_class="auth"} 1.0']
+    # every alias is probed at once; the auth answers stop the run before any other call
+    assert calls == [
+        'depthgate_gateway_calls_total{alias="review-deep",error_class="auth"} 1.0',
+        'depthgate_gateway_calls_total{alias="review-fast",error_class="auth"} 1.0',
+    ]
     assert KEY not in json.dumps(check)
 
 

@@ -13,13 +13,15 @@ comments carry their fingerprints and the summary its marker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
 from depthgate.cli.flags import Flags
+from depthgate.cli.progress import Progress, progress_line
 from depthgate.cli.run import PrTarget, RunResult, review_pr, run_settings
 from depthgate.core.handoff import render_markdown
-from depthgate.core.ports import GitHubErrorClass, GitHubFailure
+from depthgate.core.ports import GitHubErrorClass, GitHubFailure, TaskProgress
 from depthgate.core.prreview import PrRun, summary_markdown
 from depthgate.core.sanitize import SanitizePolicy
 from depthgate.github.client import GitHubSettings, PullRequestClient
@@ -63,7 +65,7 @@ async def review_job(ctx: Context) -> JobResult:
     )
     check_id = client.start_check_run(CHECK_NAME, head)
     ctx.metrics.github_write("check_run")
-    result = await review_pr(client, settings, target)
+    result = await review_pr(client, settings, target, progress=_progress(job.key))
     run = result.pr
     assert run is not None
     _count(ctx, run)
@@ -73,6 +75,9 @@ async def review_job(ctx: Context) -> JobResult:
         # check run stays in progress until then
         raise failure
     conclusion, title, summary, text = _verdict(result, settings.review.sanitize)
+    if result.handoff is not None:
+        # the queue logs the job's conclusion; the reason and the fix are here
+        log.warning("job %s: %s: %s", job.key, title.lower(), _reason(result.handoff))
     client.finish_check_run(
         check_id, CHECK_NAME, head, conclusion, {"title": title, "summary": summary, "text": text}
     )
@@ -97,6 +102,18 @@ def _verdict(result: RunResult, policy: SanitizePolicy) -> tuple[Any, str, str, 
     counts = outcome.counts()
     title = f"{run.posted} comments on {counts['reviewed']} reviewed hunks"
     return "success", title, _summary_text(run, policy), ""
+
+
+def _reason(note: Mapping[str, Any]) -> str:
+    gh, gw = note.get("github"), note["gateway"]
+    if gh:
+        cause = f"GitHub {gh['error_class']} while trying to {gh['step']}"
+    else:
+        cause = f"{gw['error_class']} from {gw['alias']} (HTTP {gw['http_status'] or '-'})"
+    hunks = note["hunks"]
+    return (
+        f"{cause}; {hunks['reviewed']}/{hunks['total']} hunks reviewed. Next: {note['next_action']}"
+    )
 
 
 def _summary_text(run: PrRun, policy: SanitizePolicy) -> str:
@@ -142,6 +159,14 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
         )
     except GitHubFailure as exc:  # the job's failure is logged already; this one is extra
         log.warning("job %s: could not mark the check run failed: %s", job.key, exc.message)
+
+
+def _progress(key: str) -> Progress:
+    def tell(p: TaskProgress) -> None:
+        level = logging.DEBUG if p.status == "sent" else logging.INFO
+        log.log(level, "job %s: %s", key, progress_line(p).removeprefix("depthgate: "))
+
+    return tell
 
 
 def _client(ctx: Context, repository: str, number: int) -> PullRequestClient:

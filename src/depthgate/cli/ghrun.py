@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate.cli.flags import Flags
+from depthgate.cli.progress import to_stream
 from depthgate.cli.run import (
     PrTarget,
     RunResult,
@@ -91,7 +92,12 @@ def run_review(
             trusted_authors=frozenset({trusted}) if trusted else None,
             fork=fork,
         )
-        result = asyncio.run(review_pr(client, cfg.run, target))
+        if actions is None:
+            result = asyncio.run(review_pr(client, cfg.run, target, progress=to_stream(err)))
+        else:
+            # in the log, folded: the lines are there for whoever opens the step
+            with group(out, "depthgate: review progress"):
+                result = asyncio.run(review_pr(client, cfg.run, target, progress=to_stream(out)))
     _report(result, ref, cfg, out, err, actions=actions)
     return result.code
 

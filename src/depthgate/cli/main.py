@@ -21,6 +21,7 @@ from depthgate.app.cli import COMMANDS as APP_COMMANDS
 from depthgate.app.cli import add_app_parsers, run_app_command
 from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.instructions import render_block, sync
+from depthgate.cli.progress import to_stream
 from depthgate.cli.run import result_document, review_diff, run_settings
 from depthgate.configfile import load_config
 from depthgate.core.diff import Diff, parse_diff
@@ -253,7 +254,7 @@ def review_local_diff(
     loaded = load_config(flags.config)
     diff = read_diff(path, stdin)
     settings = run_settings(flags, loaded, env, command=f"depthgate review --dry-run --diff {path}")
-    result = asyncio.run(review_diff(build_plan(diff, loaded), settings))
+    result = asyncio.run(review_diff(build_plan(diff, loaded), settings, progress=to_stream(err)))
     if result.handoff is not None:
         err.write(render_markdown(result.handoff))
     if flags.output_format == "json":

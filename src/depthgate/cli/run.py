@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from depthgate.cli.flags import Flags, review_options
+from depthgate.cli.progress import Progress
 from depthgate.core.errors import EXIT_FINDINGS, EXIT_GATEWAY, EXIT_GITHUB, EXIT_OK
 from depthgate.core.handoff import RunContext, build_handoff
 from depthgate.core.models import SEVERITY_ORDER
@@ -114,10 +115,12 @@ def exit_code(
     return EXIT_OK
 
 
-async def review_diff(plan: Plan, settings: RunSettings) -> RunResult:
+async def review_diff(
+    plan: Plan, settings: RunSettings, *, progress: Progress | None = None
+) -> RunResult:
     """Review a planned local diff; nothing is posted."""
     async with _gateway(settings) as gateway:
-        outcome = await review(plan, gateway, settings.review)
+        outcome = await review(plan, gateway, _with_progress(settings.review, progress))
     note = None
     if not outcome.complete:
         note = _handoff(settings, outcome, RunContext(**_gateway_context(settings)))
@@ -128,10 +131,12 @@ async def review_pr(
     client: PullRequestPort,
     settings: RunSettings,
     target: PrTarget,
+    *,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Review a pull request and post (unless ``target.dry_run``) through ``client``."""
     options = PrReviewOptions(
-        review=settings.review,
+        review=_with_progress(settings.review, progress),
         dry_run=target.dry_run,
         trusted_authors=target.trusted_authors,
         proceed=target.proceed,
@@ -169,6 +174,10 @@ def result_document(result: RunResult, ref: str | None = None) -> dict[str, Any]
     if result.pr is not None:
         doc["pull_request"] = _pr_dict(result.pr, ref or "")
     return doc
+
+
+def _with_progress(options: ReviewOptions, progress: Progress | None) -> ReviewOptions:
+    return options if progress is None else replace(options, progress=progress)
 
 
 def _gateway(settings: RunSettings) -> HttpGateway:

@@ -4,13 +4,16 @@
 client in production, fakes in tests); posting is not done here -- the outcome is what a
 publisher posts, or what ``--dry-run`` prints.
 
-Order of calls: each alias is probed with its first task before anything else is sent to it,
-one alias at a time (busiest first); once its probe succeeded, the alias's other tasks start
-while the next alias is probed. An ``auth`` or ``unknown_alias`` answer stops the run: no
-alias not yet probed is ever called, nothing is retried or sent to a fallback, and tasks not
-yet started are not sent. Everything else
-fails only its own task: a partial review keeps what completed, and every hunk ends in exactly
-one state -- ``reviewed``, ``skipped(reason)`` or ``failed(error class)``.
+Order of calls: every alias is probed at once, each with its first task, before anything else
+is sent to it; once an alias's probe answered, its other tasks start (the gateway client holds
+them to the route's concurrency). An ``auth`` or ``unknown_alias`` answer stops the run:
+nothing is retried or sent to a fallback, and no task that has not started yet is sent (probes
+already in flight on other aliases finish). Everything else fails only its own task: a partial
+review keeps what completed, and every hunk ends in exactly one state -- ``reviewed``,
+``skipped(reason)`` or ``failed(error class)``.
+
+``options.progress``, when set, is told about every task as it is sent and as it ends (alias,
+tier, hunks, status, latency): the surfaces print it while the review runs.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from depthgate.core.classify import HunkDecision
@@ -44,7 +47,7 @@ from depthgate.core.models import (
 from depthgate.core.pack import Task, pack_escalated
 from depthgate.core.placement import Placed, PlacementMode, place
 from depthgate.core.plan import Plan
-from depthgate.core.ports import ChatReply, Gateway, GatewayError
+from depthgate.core.ports import ChatReply, Gateway, GatewayError, TaskProgress
 from depthgate.core.routes import Tier
 from depthgate.core.sanitize import SanitizePolicy, sanitize
 
@@ -60,6 +63,7 @@ class ReviewOptions:
     comment_max_bytes: int = 16_000
     max_findings_per_task: int = 50  # the prompt asks for 10; more is a runaway answer
     pr: PullRequestText | None = None
+    progress: Callable[[TaskProgress], None] | None = None  # told as each task starts and ends
 
 
 @dataclass
@@ -165,20 +169,18 @@ async def review(plan: Plan, gateway: Gateway, options: ReviewOptions) -> Review
     by_alias: dict[str, list[Task]] = {}
     for task in plan.tasks:
         by_alias.setdefault(task.alias, []).append(task)
-    # Each alias is probed with its first task before any other call to it, one alias at a
-    # time, busiest alias first; an alias whose probe succeeded starts its other tasks at once.
-    # An auth or unknown-alias answer to a probe leaves every alias not yet probed uncalled.
-    order = sorted(by_alias, key=lambda a: -len(by_alias[a]))
-    probes: list[_TaskResult] = []
-    running: list[asyncio.Task[list[_TaskResult]]] = []
-    for alias in order:
-        first, *others = by_alias[alias]
-        probes.append(await _run_task(first, plan, gateway, options, stop))
-        jobs = (_run_task(t, plan, gateway, options, stop) for t in others)
-        running.append(asyncio.ensure_future(asyncio.gather(*jobs)))
-    finished = [r for batch in await asyncio.gather(*running) for r in batch]
+
+    async def alias_run(tasks: list[Task]) -> list[_TaskResult]:
+        # the probe answers before the alias's other tasks are sent: an alias that is down
+        # or unknown costs one call, not one per task
+        first, *others = tasks
+        probe = await _run_task(first, plan, gateway, options, stop)
+        rest = await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in others))
+        return [probe, *rest]
+
+    batches = await asyncio.gather(*(alias_run(tasks) for tasks in by_alias.values()))
     position = {t.id: i for i, t in enumerate(plan.tasks)}
-    results = sorted(probes + finished, key=lambda r: position[r.task.id])
+    results = sorted((r for b in batches for r in b), key=lambda r: position[r.task.id])
     escalated, outcome.escalations = await _escalate(results, plan, gateway, options, stop)
     results += escalated
 
@@ -265,7 +267,8 @@ async def _run_task(
     result = _TaskResult(task)
     cause = stop.current()
     if cause is not None:
-        return _not_sent(result, cause)
+        return _told(_not_sent(result, cause), options)
+    _tell(options, task, "sent")
     escalate = _may_escalate(task, plan)
     messages = build_messages(task, options.pr, escalate=escalate)
     schema = response_schema(escalate=escalate)
@@ -310,6 +313,57 @@ async def _run_task(
             stop.cause = result.failure
     if result.failure is None:
         _interpret(result, plan, options)
+    return _told(result, options)
+
+
+def _tell(
+    options: ReviewOptions,
+    task: Task,
+    status: str,
+    *,
+    error_class: str | None = None,
+    latency_ms: float | None = None,
+    calls: int = 0,
+    findings: int | None = None,
+    served_by: str | None = None,
+) -> None:
+    if options.progress is not None:
+        options.progress(
+            TaskProgress(
+                task_id=task.id,
+                alias=task.alias,
+                tier=task.tier.value,
+                hunks=len(task.hunks),
+                status=status,
+                error_class=error_class,
+                latency_ms=latency_ms,
+                calls=calls,
+                findings=findings,
+                served_by=served_by,
+            )
+        )
+
+
+def _told(result: _TaskResult, options: ReviewOptions) -> _TaskResult:
+    """Report how the task ended: reviewed, failed (with its class) or not sent."""
+    failure, reply = result.failure, result.reply
+    if failure is None:
+        assert result.answer is not None
+        status, error = "reviewed", None
+        findings: int | None = len(result.drafts) + len(result.summary)
+    else:
+        status = "failed" if failure.sent else "not_sent"
+        error, findings = failure.error_class.value, None
+    _tell(
+        options,
+        result.task,
+        status,
+        error_class=error,
+        latency_ms=reply.latency_ms if reply is not None else None,
+        calls=result.calls,
+        findings=findings,
+        served_by=reply.served_by if reply is not None else None,
+    )
     return result
 
 

@@ -4,6 +4,7 @@
   the test fakes), answering :class:`ChatReply` or raising :class:`GatewayError`.
 * :class:`BlobReader` -- the source port: many files read in as few requests as the backend
   allows (``depthgate.github.client.PullRequestClient``; a local git repository at the edge).
+* :class:`TaskProgress` -- what the review reports about each task while it runs.
 * the pull-request port's types -- :class:`PullRequestInfo`, :class:`ExistingComment`, and
   :class:`GitHubFailure` with its :class:`GitHubErrorClass` (``depthgate.github.client``).
 """
@@ -51,6 +52,24 @@ class GatewayError(DepthgateError):
     def with_retries(self, retries: int) -> GatewayError:
         self.retries = retries
         return self
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """What the review tells a progress port (``ReviewOptions.progress``) about one gateway
+    task: once when it is sent, once when it ends. The surfaces print it (stderr in a terminal,
+    a log group in Actions, INFO in the App); the core only calls it."""
+
+    task_id: str
+    alias: str
+    tier: str
+    hunks: int
+    status: str  # sent | reviewed | failed | not_sent
+    error_class: str | None = None  # failed / not_sent: the gateway client's class
+    latency_ms: float | None = None  # the gateway's answer time, when there was an answer
+    calls: int = 0  # gateway calls made for it (retries, a repair turn, fallbacks)
+    findings: int | None = None  # reviewed: findings made (inline or for the summary)
+    served_by: str | None = None  # the alias that answered (a declared fallback, if not alias)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ from typing import Any
 from depthgate.core.pipeline import ReviewOutcome
 
 
+def plural(n: int, word: str) -> str:
+    """``1 hunk``, ``2 hunks``, ``0 comments``: the count with its noun."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def outcome_to_dict(outcome: ReviewOutcome, handoff: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "complete": outcome.complete,
