@@ -21,11 +21,21 @@ from depthgate.core.errors import EXIT_GITHUB, EXIT_OK, DepthgateError
 
 COMMANDS = ("serve", "worker", "reconcile")
 
-_SETTINGS_HELP = (
+# What each command reads: the worker verifies no webhook, so it takes no webhook secret.
+_WORKER_SETTINGS = (
+    "DEPTHGATE_APP_ID, DEPTHGATE_PRIVATE_KEY or DEPTHGATE_PRIVATE_KEY_PATH, the gateway's URL and "
+    "key (DEPTHGATE_GATEWAY_URL, DEPTHGATE_GATEWAY_KEY, or the variables gateway-routes.yaml "
+    "names), DEPTHGATE_QUEUE_URL (sqlite:///depthgate-queue.db by default; redis://HOST:PORT/DB "
+    "to scale out), GITHUB_API_URL (GitHub Enterprise Server)"
+)
+_SERVE_HELP = (
     "Settings come from the environment: DEPTHGATE_WEBHOOK_SECRET (and "
-    "DEPTHGATE_WEBHOOK_SECRET_PREVIOUS while rotating), DEPTHGATE_APP_ID, DEPTHGATE_PRIVATE_KEY "
-    "or DEPTHGATE_PRIVATE_KEY_PATH, DEPTHGATE_QUEUE_URL (sqlite:///depthgate-queue.db by "
-    "default; redis://HOST:PORT/DB to scale out), GITHUB_API_URL (GitHub Enterprise Server)."
+    f"DEPTHGATE_WEBHOOK_SECRET_PREVIOUS while rotating), {_WORKER_SETTINGS}. It does not start "
+    "when one of them is missing or the queue does not answer."
+)
+_WORKER_HELP = (
+    f"Settings come from the environment: {_WORKER_SETTINGS}. It does not start when one of "
+    "them is missing or the queue does not answer."
 )
 
 
@@ -55,7 +65,7 @@ def add_app_parsers(sub: Any) -> None:
         help="run the GitHub App: webhook server and in-process workers",
         description="Serve POST /webhook, GET /healthz and GET /metrics, and run the review "
         "jobs in this process (SQLite queue by default: one machine, no other service). "
-        + _SETTINGS_HELP,
+        + _SERVE_HELP,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -65,7 +75,7 @@ def add_app_parsers(sub: Any) -> None:
         "worker",
         help="run review jobs from the shared queue (scale-out, with Redis)",
         description="Run queued review jobs; start any number on any machines against the same "
-        "DEPTHGATE_QUEUE_URL=redis://HOST:PORT/DB. " + _SETTINGS_HELP,
+        "DEPTHGATE_QUEUE_URL=redis://HOST:PORT/DB. " + _WORKER_HELP,
     )
     worker.add_argument(
         "--metrics-port", type=int, metavar="PORT", help="serve /metrics on 127.0.0.1:PORT"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -15,6 +15,7 @@ import uvicorn
 from huey.consumer import Consumer
 from prometheus_client import start_http_server
 
+from depthgate.app import preflight
 from depthgate.app.auth import AppAuthenticator
 from depthgate.app.errors import AppConfigError
 from depthgate.app.metrics import Metrics
@@ -64,6 +65,7 @@ class Runtime:
     queue: Queue
     metrics: Metrics
     runner: JobRunner
+    missing: Callable[[], list[str]] = list  # what /healthz reports as missing
 
 
 def build_runtime(
@@ -78,6 +80,12 @@ def build_runtime(
     auth = AppAuthenticator(settings.app_id, settings.private_key, api_url=settings.api_url)
     server_config = load_config(settings.config_path)
     queue = Queue(settings)
+    reviews = handlers == DEFAULT_HANDLERS
+    try:
+        preflight.require(settings, server_config, queue, gateway=reviews)
+    except AppConfigError:
+        queue.close()
+        raise
     metrics = Metrics()
     metrics.bind_queue(
         lambda: float(queue.store.active_count()),
@@ -88,7 +96,11 @@ def build_runtime(
         app, queue, settings, server_config=server_config, auth=auth, metrics=metrics
     )
     queue.bind(runner)
-    return Runtime(app, settings, queue, metrics, runner)
+
+    def still_missing() -> list[str]:
+        return preflight.missing(settings, server_config, gateway=reviews)
+
+    return Runtime(app, settings, queue, metrics, runner, still_missing)
 
 
 class _EmbeddedConsumer(Consumer):  # type: ignore[misc]
@@ -116,7 +128,7 @@ def start_workers(rt: Runtime, workers: int) -> tuple[Consumer, Reaper]:
 
 def serve(rt: Runtime, *, host: str, port: int, workers: int) -> int:
     """Web and workers in one process: the embedded default (SQLite, one machine)."""
-    asgi = create_app(rt.app, rt.queue, rt.settings, rt.metrics)
+    asgi = create_app(rt.app, rt.queue, rt.settings, rt.metrics, missing=rt.missing)
     # The webhook's event loop shares the interpreter with the worker threads: a 1 ms switch
     # interval (CPython's default is 5 ms) hands it the GIL sooner when a job is running Python
     # code, which keeps acknowledgements fast while jobs run (bench/webhook_load.py).

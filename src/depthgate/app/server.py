@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from anyio import CapacityLimiter, to_thread
@@ -56,7 +57,16 @@ async def _read_capped(request: Request, cap: int) -> bytes:
 WRITER_THREADS = 4
 
 
-def create_app(app: App, queue: Queue, settings: AppSettings, metrics: Metrics) -> Starlette:
+def create_app(
+    app: App,
+    queue: Queue,
+    settings: AppSettings,
+    metrics: Metrics,
+    *,
+    missing: Callable[[], list[str]] = list,
+) -> Starlette:
+    """``missing``: what keeps the process from reviewing (the gateway settings, see
+    :mod:`depthgate.app.preflight`), listed by ``/healthz``."""
     settings.require_webhook_secret()
     secrets = settings.webhook_secrets
     cap = settings.max_body_bytes
@@ -137,11 +147,7 @@ def create_app(app: App, queue: Queue, settings: AppSettings, metrics: Metrics) 
         return answer(accepted.value, 202, started, job=spec.key)
 
     async def healthz(request: Request) -> Response:
-        try:
-            await run_in_threadpool(queue.store.ping)
-        except Exception as exc:  # noqa: BLE001 - any store failure makes the process unhealthy
-            return JSONResponse({"status": "unhealthy", "queue": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        return await _health(queue, missing)
 
     async def metrics_endpoint(request: Request) -> Response:
         data = await run_in_threadpool(metrics.render)
@@ -154,3 +160,17 @@ def create_app(app: App, queue: Queue, settings: AppSettings, metrics: Metrics) 
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ]
     )
+
+
+async def _health(queue: Queue, missing: Callable[[], list[str]]) -> Response:
+    """200 ok, or 503 with every problem: the queue does not answer, a setting is missing."""
+    problems = missing()
+    body: dict[str, Any] = {}
+    try:
+        await run_in_threadpool(queue.store.ping)
+    except Exception as exc:  # noqa: BLE001 - any store failure makes the process unhealthy
+        body["queue"] = str(exc)
+        problems = [*problems, f"queue: {type(exc).__name__}: {exc}"]
+    if problems:
+        return JSONResponse({"status": "unhealthy", "missing": problems, **body}, status_code=503)
+    return JSONResponse({"status": "ok"})
