@@ -139,3 +139,43 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
         [str(exe), "plan", "--diff", str(EXAMPLE)], capture_output=True, text=True, check=False
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_plan_text_names_what_a_task_reviews_and_its_context_apart(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "plan", "--diff", str(EXAMPLE), "-v", "--format", "json")
+    tasks = json.loads(out)["tasks"]
+    code, out, _ = run(capsys, "plan", "--diff", str(EXAMPLE), "-v")
+    assert code == 0
+    lines = out.splitlines()
+    for task in tasks:
+        i = next(n for n, ln in enumerate(lines) if ln.startswith(f"  {task['id']} -> "))
+        n = len(task["hunks"])
+        reviews = lines[i + 1]
+        assert reviews.startswith(f"      reviews {n} hunk{'s' if n > 1 else ''}: "), reviews
+        for h in task["hunks"]:
+            assert h["path"] in reviews
+        after = lines[i + 2] if i + 2 < len(lines) else ""
+        if after.startswith("      context: "):
+            # the context lists other hunks' files, not the task's own hunks again
+            assert "@@" not in after
+    assert "context: 2 other hunks (docs/usage.md, src/shop/pricing.py)" in out
+    assert "context 1 hunks" not in out
+    assert "1 hunks" not in out
+    assert "1 files" not in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_an_empty_diff_is_a_notice_not_a_silent_zero(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, fmt: str
+) -> None:
+    empty = tmp_path / "empty.diff"
+    empty.write_text("")
+    code, out, err = run(capsys, "plan", "--diff", str(empty), "--format", fmt)
+    assert code == 0
+    where = out if fmt == "text" else err
+    assert "the diff is empty -- there is nothing to review" in where
+    assert "git diff origin/main...HEAD" in where
+    if fmt == "json":
+        assert json.loads(out)["totals"]["files"] == 0

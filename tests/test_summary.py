@@ -98,3 +98,30 @@ def test_the_marker_survives_truncation_and_damage(default_config: LoadedConfig)
     assert parse_state("no marker here") is None
     assert parse_state("<!-- depthgate:summary {not json} -->") is None
     assert parse_state('<!-- depthgate:summary {"head": 3} -->') is None
+
+
+def test_counts_are_worded_for_one_and_for_many() -> None:
+    from depthgate.core.wording import plural  # noqa: PLC0415
+
+    assert [plural(n, "inline comment") for n in (0, 1, 2)] == [
+        "0 inline comments",
+        "1 inline comment",
+        "2 inline comments",
+    ]
+    assert [plural(n, "retry") for n in (1, 3)] == ["1 retry", "3 retries"]
+    assert plural(2, "day") == "2 days"
+
+
+def test_a_failure_that_was_not_retried_does_not_say_after_0_retries() -> None:
+    from depthgate.core.handoff import next_action  # noqa: PLC0415
+    from depthgate.core.models import ErrorClass  # noqa: PLC0415
+    from depthgate.core.pipeline import TaskFailure  # noqa: PLC0415
+
+    def text(cls: ErrorClass, retries: int) -> str:
+        return next_action(TaskFailure("t1", "review-fast", cls, "x", 500, retries=retries))
+
+    for cls in (ErrorClass.SERVER, ErrorClass.TIMEOUT, ErrorClass.RATE_LIMITED):
+        assert "retries" not in text(cls, 0)
+        assert "retry" not in text(cls, 0).replace("Retry-After", "")
+        assert "after 1 retry" in text(cls, 1)
+        assert "after 3 retries" in text(cls, 3)

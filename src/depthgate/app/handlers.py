@@ -24,6 +24,7 @@ from depthgate.core.handoff import render_markdown
 from depthgate.core.ports import GitHubErrorClass, GitHubFailure, TaskProgress
 from depthgate.core.prreview import PrRun, summary_markdown
 from depthgate.core.sanitize import SanitizePolicy
+from depthgate.core.wording import plural
 from depthgate.github.client import GitHubSettings, PullRequestClient
 
 log = logging.getLogger("depthgate.app")
@@ -100,7 +101,7 @@ def _verdict(result: RunResult, policy: SanitizePolicy) -> tuple[Any, str, str, 
             return "neutral", f"Not reviewed: the PR is {run.pr.state}", skipped, ""
         return "success", "Nothing new to review", skipped, ""
     counts = outcome.counts()
-    title = f"{run.posted} comments on {counts['reviewed']} reviewed hunks"
+    title = f"{plural(run.posted, 'comment')} on {plural(counts['reviewed'], 'reviewed hunk')}"
     return "success", title, _summary_text(run, policy), ""
 
 

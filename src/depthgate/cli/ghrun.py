@@ -34,6 +34,7 @@ from depthgate.core.report import render_outcome_text
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy
 from depthgate.core.summary import strip_marker
+from depthgate.core.wording import plural
 from depthgate.github.actions import (
     action_outputs,
     annotation,
@@ -166,10 +167,11 @@ def _print_text(run: PrRun, ref: str, out: TextIO, *, grouped: bool) -> None:
     if run.skipped:
         parts.append(run.skipped)
     if run.review_id is not None:
-        parts.append(f"posted review {run.review_id} with {run.posted} inline comments")
+        parts.append(f"posted review {run.review_id} with {plural(run.posted, 'inline comment')}")
     elif run.review_payload is not None and not run.github_failure:
         n = len(run.review_payload.comments)
-        parts.append(f"{n} new inline comments (not posted: dry run)" if n else "no new comments")
+        new = plural(n, "new inline comment")
+        parts.append(f"{new} (not posted: dry run)" if n else "no new comments")
     if run.duplicates:
         parts.append(f"{run.duplicates} already on the PR")
     if run.summary_written:

@@ -34,7 +34,7 @@ from depthgate.core.errors import (
     UsageError,
 )
 from depthgate.core.handoff import render_markdown
-from depthgate.core.plan import build_plan, plan_to_dict, render_text
+from depthgate.core.plan import EMPTY_DIFF, build_plan, plan_to_dict, render_text
 from depthgate.core.report import render_outcome_text
 from depthgate.core.routes import config_schema
 from depthgate.gateway.client import GatewaySettings
@@ -193,11 +193,13 @@ def _emit(doc: dict[str, Any], out: TextIO) -> None:
     out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
 
 
-def cmd_plan(args: argparse.Namespace, out: TextIO, stdin: TextIO) -> int:
+def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     loaded = load_config(args.config)
     diff = read_diff(args.diff, stdin)
     plan = build_plan(diff, loaded)
     if args.format == "json":
+        if not diff.files:
+            err.write(f"depthgate: {EMPTY_DIFF}\n")
         _emit(plan_to_dict(plan), out)
     else:
         out.write(render_text(plan, verbose=args.verbose))
@@ -253,6 +255,8 @@ def review_local_diff(
         )
     loaded = load_config(flags.config)
     diff = read_diff(path, stdin)
+    if not diff.files:
+        err.write(f"depthgate: {EMPTY_DIFF}\n")
     settings = run_settings(flags, loaded, env, command=f"depthgate review --dry-run --diff {path}")
     result = asyncio.run(review_diff(build_plan(diff, loaded), settings, progress=to_stream(err)))
     if result.handoff is not None:
@@ -366,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
     try:
         if args.command == "plan":
-            return cmd_plan(args, out, sys.stdin)
+            return cmd_plan(args, out, err, sys.stdin)
         if args.command == "review":
             return cmd_review(args, out, err, sys.stdin, os.environ)
         if args.command == "smoke":

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from depthgate.core.ports import TaskProgress
-from depthgate.core.report import plural
+from depthgate.core.wording import plural
 
 Progress = Callable[[TaskProgress], None]
 

@@ -20,6 +20,7 @@ from depthgate.core.models import ErrorClass
 from depthgate.core.pipeline import ReviewOutcome, TaskFailure
 from depthgate.core.report import escalations_to_list
 from depthgate.core.routes import LoadedConfig
+from depthgate.core.wording import plural
 
 if TYPE_CHECKING:  # PyGithub is imported only by runs that talk to GitHub
     from depthgate.core.ports import GitHubFailure
@@ -37,15 +38,15 @@ NEXT_ACTION = {
         "gateway-routes.yaml, then run `depthgate smoke`."
     ),
     ErrorClass.RATE_LIMITED: (
-        "Alias {alias} stayed rate limited after {retries} retries{wait}. Re-run later, lower "
+        "Alias {alias} stayed rate limited{after_retries}{wait}. Re-run later, lower "
         "routes.{alias}.concurrency, or raise the gateway's limits."
     ),
     ErrorClass.SERVER: (
-        "The gateway or its upstream failed for {alias} (HTTP {status}) after {retries} retries. "
+        "The gateway or its upstream failed for {alias} (HTTP {status}){after_retries}. "
         "Check the gateway's health and logs for request {request_id}, then re-run."
     ),
     ErrorClass.TIMEOUT: (
-        "Alias {alias} gave no answer in time after {retries} retries. Raise "
+        "Alias {alias} gave no answer in time{after_retries}. Raise "
         "routes.{alias}.timeout_s or check the upstream model's latency, then re-run."
     ),
     ErrorClass.CONNECTION: (
@@ -94,7 +95,8 @@ def next_action(failure: TaskFailure) -> str:
     return NEXT_ACTION[failure.error_class].format(
         alias=failure.alias,
         status=failure.http_status if failure.http_status is not None else "-",
-        retries=failure.retries,
+        # "after 0 retries" reads as if depthgate had waited: say nothing when it did not retry
+        after_retries=f" after {plural(failure.retries, 'retry')}" if failure.retries else "",
         wait=wait,
         request_id=failure.request_id or "(none)",
         model=failure.response_model or "(unknown)",
@@ -234,7 +236,7 @@ def _cause(note: Mapping[str, Any]) -> str:
     status = gw["http_status"] if gw["http_status"] is not None else "-"
     return (
         f"**{gw['error_class']}** from alias `{gw['alias']}` (HTTP {status}, "
-        f"{gw['retries']} retries, request id `{gw['request_id'] or '-'}`)."
+        f"{plural(gw['retries'], 'retry')}, request id `{gw['request_id'] or '-'}`)."
     )
 
 

@@ -16,6 +16,7 @@ from depthgate.core.diff import Diff, FileDiff, Hunk, file_to_dict
 from depthgate.core.languages import detect
 from depthgate.core.pack import Packing, Task, pack
 from depthgate.core.routes import LoadedConfig, Tier
+from depthgate.core.wording import plural
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class Plan:
 
 
 UNCHANGED = "unchanged"
+EMPTY_DIFF = (
+    "notice: the diff is empty -- there is nothing to review. A `git diff` of a branch against "
+    "itself prints nothing: compare against the base, e.g. `git diff origin/main...HEAD`."
+)
 
 
 def build_plan(
@@ -227,11 +232,13 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
     totals = _totals(plan)
     cfg = plan.config
     out = [
-        f"depthgate plan: {totals['files']} files, {totals['hunks']} hunks, "
-        f"{totals['tasks']} gateway calls  (config {cfg.source}, sha256 {cfg.sha256[:12]})",
-        "",
-        f"{'tier':<8} {'hunks':>6}  alias",
+        f"depthgate plan: {plural(totals['files'], 'file')}, {plural(totals['hunks'], 'hunk')}, "
+        f"{plural(totals['tasks'], 'gateway call')}  (config {cfg.source}, sha256 "
+        f"{cfg.sha256[:12]})",
     ]
+    if not plan.diff.files:
+        out += [EMPTY_DIFF]
+    out += ["", f"{'tier':<8} {'hunks':>6}  alias"]
     for tier in (Tier.DEEP, Tier.LOGIC, Tier.FAST):
         alias = cfg.config.tiers.alias(tier)
         out.append(f"{tier.value:<8} {totals['by_tier'][tier.value]:>6}  {alias}")
@@ -258,16 +265,27 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
             out.extend(_verbose_file(f, decisions))
         out += ["", "tasks:"]
         for t in plan.tasks:
-            heads = ", ".join(
-                f"{th.hunk.path} {th.hunk.header}"
-                + (f" (part {th.part[0]}/{th.part[1]})" if th.part else "")
-                for th in t.hunks
-            )
-            ctx = f", context {len(t.context)} hunks" + (
-                " (truncated)" if t.context_truncated else ""
-            )
-            out.append(f"  {t.id} -> {t.alias}: ~{t.est_input_tokens:,} tokens{ctx}: {heads}")
+            out.extend(_task_lines(t))
     return "\n".join(out) + "\n"
+
+
+def _task_lines(t: Task) -> list[str]:
+    """A task: what it reviews, then the hunks it only shows the model as context (the same
+    file's other hunks for logic, other files' for deep) -- never confused with each other."""
+    reviews = ", ".join(
+        f"{th.hunk.path} {th.hunk.header}"
+        + (f" (part {th.part[0]}/{th.part[1]})" if th.part else "")
+        for th in t.hunks
+    )
+    lines = [
+        f"  {t.id} -> {t.alias} ({t.tier.value}): ~{t.est_input_tokens:,} tokens",
+        f"      reviews {plural(len(t.hunks), 'hunk')}: {reviews}",
+    ]
+    if t.context:
+        paths = ", ".join(dict.fromkeys(h.path for h in t.context))
+        cut = ", truncated to the context budget" if t.context_truncated else ""
+        lines.append(f"      context: {plural(len(t.context), 'other hunk')} ({paths}{cut})")
+    return lines
 
 
 def _verbose_file(f: FileDiff, decisions: dict[int, HunkDecision]) -> list[str]:

@@ -53,6 +53,7 @@ from depthgate.core.summary import (
     render_summary,
     with_state,
 )
+from depthgate.core.wording import plural
 
 
 class PullRequestPort(Protocol):
@@ -175,7 +176,8 @@ async def _review(
         return
     if run.reused:
         run.notes.append(
-            f"{run.reused} hunks unchanged since {state.head_sha[:12] if state else '?'} were "
+            f"{plural(run.reused, 'hunk')} unchanged since {state.head_sha[:12] if state else '?'} "
+            "were "
             f"not reviewed again; their comments from that review stay on the PR."
         )
     payload = review_payload(
@@ -186,7 +188,8 @@ async def _review(
     )
     run.duplicates = payload.duplicates
     if payload.duplicates:
-        run.notes.append(f"{payload.duplicates} findings are already on the PR; not posted again.")
+        already = plural(payload.duplicates, "finding")
+        run.notes.append(f"{already} already on the PR; not posted again.")
     run.review_payload = payload
     if options.dry_run:
         return

@@ -6,11 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from depthgate.core.pipeline import ReviewOutcome
-
-
-def plural(n: int, word: str) -> str:
-    """``1 hunk``, ``2 hunks``, ``0 comments``: the count with its noun."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+from depthgate.core.wording import plural
 
 
 def outcome_to_dict(outcome: ReviewOutcome, handoff: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -90,8 +86,8 @@ def escalations_to_list(outcome: ReviewOutcome) -> list[dict[str, Any]]:
 def render_outcome_text(outcome: ReviewOutcome) -> str:
     counts = outcome.counts()
     lines = [
-        f"depthgate review: {len(outcome.comments)} inline comments, "
-        f"{len(outcome.summary_only)} summary-only findings; hunks: {counts['reviewed']} "
+        f"depthgate review: {plural(len(outcome.comments), 'inline comment')}, "
+        f"{plural(len(outcome.summary_only), 'summary-only finding')}; hunks: {counts['reviewed']} "
         f"reviewed, {counts['skipped']} skipped, {counts['failed']} failed",
     ]
     by_path: dict[str, list[str]] = {}

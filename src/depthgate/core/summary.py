@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from depthgate.core.pipeline import FINGERPRINT_MARK, ReviewOutcome
 from depthgate.core.sanitize import SanitizePolicy, sanitize
+from depthgate.core.wording import plural
 
 MARKER = "depthgate:summary"
 MAX_CHARS = 65_536
@@ -130,7 +131,8 @@ def render_summary(
         ]
     lines += [
         "",
-        f"{len(outcome.comments)} inline comments · {len(outcome.summary_only)} findings below · "
+        f"{plural(len(outcome.comments), 'inline comment')} · "
+        f"{plural(len(outcome.summary_only), 'finding')} below · "
         f"hunks: {counts['reviewed']} reviewed, {counts['skipped']} skipped, {counts['failed']} "
         f"failed",
         "",
