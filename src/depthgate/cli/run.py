@@ -9,7 +9,9 @@ every surface is decided here, once:
 * the exit code (design §3) and the one fail-on rule: a finding at or above ``--fail-on``
   fails the run whether it was placed inline or could only go to the summary;
 * the gateway session (one :class:`~depthgate.gateway.client.HttpGateway` per run);
-* the secrets the sanitizer redacts and Actions masks;
+* the settings every run resolves alike: the gateway's from the config and the environment,
+  the review options with the secrets the sanitizer redacts (:func:`depthgate.cli.flags.
+  secret_values`, the same list Actions masks);
 * the handoff note: its context, and its file (parent folders created).
 
 Surfaces differ only where the product does: the App adds a check run, Actions annotations,
