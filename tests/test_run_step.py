@@ -208,3 +208,15 @@ def test_progress_in_actions_is_one_log_group(surfaces: Surfaces, fake: FakeUpst
     inside = "\n".join(lines[start + 1 : end])
     assert len(_progress(inside)) == 6
     assert _progress("\n".join(lines[:start] + lines[end:])) == []
+
+
+def test_exit_codes_in_their_order_of_precedence() -> None:
+    """GitHub's failure outranks the gateway's, which outranks findings (design §3); a fork
+    PR's read-only token is expected, not a failure."""
+    from depthgate.cli.run import exit_code  # noqa: PLC0415
+    from depthgate.core.ports import GitHubErrorClass, GitHubFailure  # noqa: PLC0415
+
+    refused = GitHubFailure("no", step="post the review", error_class=GitHubErrorClass.FORBIDDEN)
+    assert exit_code(None, fail_on=None) == 0
+    assert exit_code(None, fail_on="info", github_failure=refused) == 4
+    assert exit_code(None, fail_on="info", github_failure=refused, fork_read_only=True) == 0

@@ -48,7 +48,7 @@ def require(
         problems.append(problem)
     if problems:
         raise AppConfigError(
-            "cannot start: " + "; ".join(problems) + " (README: 'Running the App')"
+            "cannot start: " + "; ".join(problems) + " (README: 'Running as a GitHub App')"
         )
 
 
