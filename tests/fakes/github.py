@@ -383,6 +383,7 @@ class FakeGitHub:
     ) -> None:
         self.requests: list[Recorded] = []
         self.errors: list[str] = []  # tracebacks of the fake's own bugs (answered with a 500)
+        self._manifest_codes: dict[str, dict[str, Any]] = {}
         self.graphql_blob_requests = 0  # files asked for through GraphQL, all queries together
         self.content_limits = content_limits  # content-creating requests per minute, per hour
         self.api_version = api_version
@@ -573,6 +574,11 @@ class FakeGitHub:
         with self._lock:
             self.add_repo(full_name)
             self._contents[(full_name, path.strip("/"), ref)] = text
+
+    def add_manifest_code(self, code: str, manifest: dict[str, Any]) -> None:
+        """A code GitHub issues when someone confirms a manifest (valid once)."""
+        with self._lock:
+            self._manifest_codes[code] = manifest
 
     def add_delivery(
         self,
@@ -1111,6 +1117,7 @@ class FakeGitHub:
             ("GET", r"/app/hook/deliveries/(?P<id>\d+)", self._get_delivery, "app"),
             ("POST", r"/app/hook/deliveries/(?P<id>\d+)/attempts", self._redeliver, "app"),
             ("POST", r"/graphql", self._graphql, "graphql"),
+            ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", self._convert, "public"),
             ("GET", r"/user", self._get_user, "user"),
             ("GET", r"/rate_limit", self._get_rate_limit, "user"),
         ]
@@ -1203,6 +1210,8 @@ class FakeGitHub:
         return None, {}
 
     def _authenticate(self, ctx: _Ctx, route: _Route) -> None:
+        if route.permission == "public":
+            return  # the manifest conversion: the one-hour code is the credential
         auth = ctx.headers.get("authorization", "")
         scheme, _, value = auth.partition(" ")
         value = value.strip()
@@ -1834,6 +1843,27 @@ class FakeGitHub:
             if repo == name and blob_sha(text.encode()) == oid:
                 return text
         return None
+
+    def _convert(self, ctx: _Ctx) -> Response:
+        manifest = self._manifest_codes.pop(ctx.params["code"], None)
+        if manifest is None:
+            raise _not_found()
+        app_id = next(self._ids)
+        slug = str(manifest.get("name", "app")).lower().replace(" ", "-")
+        return Response(
+            201,
+            {
+                "id": app_id,
+                "slug": slug,
+                "name": manifest.get("name"),
+                "client_id": f"Iv1.{secrets.token_hex(8)}",
+                "client_secret": secrets.token_hex(20),
+                "webhook_secret": secrets.token_hex(20),
+                "pem": "-----BEGIN RSA PRIVATE KEY-----\nfake\n-----END RSA PRIVATE KEY-----\n",
+                "events": manifest.get("default_events", []),
+                "permissions": manifest.get("default_permissions", {}),
+            },
+        )
 
     # --- handlers: contents and check runs -----------------------------------------------------
 

@@ -15,11 +15,12 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate.core.errors import EXIT_GITHUB, EXIT_OK, DepthgateError
 
-COMMANDS = ("serve", "worker", "reconcile")
+COMMANDS = ("serve", "worker", "reconcile", "register")
 
 # What each command reads: the worker verifies no webhook, so it takes no webhook secret.
 _WORKER_SETTINGS = (
@@ -96,6 +97,27 @@ def add_app_parsers(sub: Any) -> None:
     rec.add_argument("--max", type=int, default=100, help="redeliver at most this many (100)")
     rec.add_argument("--format", choices=("text", "json"), default="text")
 
+    reg = sub.add_parser(
+        "register",
+        help="register the GitHub App in one step (GitHub's App-manifest flow)",
+        description="With --webhook-url: write an HTML page that creates the App with "
+        "depthgate's events and minimal permissions; open it in a browser signed in to GitHub. "
+        "With --code (from the redirect GitHub sends you to): fetch the new App's id, private key "
+        "and webhook secret into depthgate-app.pem and depthgate-app.env (mode 0600).",
+    )
+    how = reg.add_mutually_exclusive_group(required=True)
+    how.add_argument("--webhook-url", metavar="URL", help="https://HOST/webhook of depthgate serve")
+    how.add_argument("--code", help="the code of GitHub's redirect, within the hour")
+    reg.add_argument("--name", default="depthgate", help="the App's name (default depthgate)")
+    reg.add_argument("--org", help="register it for this organization instead of your account")
+    reg.add_argument(
+        "--github-url", default="https://github.com", help="GitHub Enterprise: its URL"
+    )
+    reg.add_argument(
+        "--out", default="depthgate-register.html", help="the page (with --webhook-url)"
+    )
+    reg.add_argument("--dir", default=".", help="where to write the credentials (with --code)")
+
 
 def _logging(level: str) -> None:
     logging.basicConfig(
@@ -118,6 +140,8 @@ def run_app_command(
     try:
         if args.command == "reconcile":
             return _reconcile(args, env, out)
+        if args.command == "register":
+            return _register(args, env, out)
         # the app extra (huey, starlette, uvicorn) is imported only by the commands that use it
         from depthgate.app.runtime import (  # noqa: PLC0415
             build_runtime,
@@ -162,6 +186,31 @@ def _reconcile(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) ->
     else:
         out.write(render_text(report, dry_run=args.dry_run))
     return EXIT_GITHUB if report.errors else EXIT_OK
+
+
+def _register(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from depthgate.app import register  # noqa: PLC0415 - see run_app_command
+
+    if args.code is not None:
+        api = env.get("GITHUB_API_URL") or register.DEFAULT_API_URL
+        written = register.convert(args.code, Path(args.dir), api_url=api)
+        out.write(
+            "The App is registered. Its credentials (keep them secret) are in:\n"
+            + "".join(f"  {p}\n" for p in written)
+            + "Start the server with them: set -a; . depthgate-app.env; set +a; depthgate serve\n"
+            "Then install the App on your repositories from its settings page.\n"
+        )
+        return EXIT_OK
+    data = register.manifest(webhook_url=args.webhook_url, name=args.name)
+    page = register.form_page(data, github_url=args.github_url, org=args.org)
+    Path(args.out).write_text(page, encoding="utf-8")
+    out.write(
+        f"Open {args.out} in a browser signed in to GitHub and press 'Create the GitHub App'.\n"
+        "GitHub then sends you to the server's address with ?code=...: run\n"
+        "  depthgate register --code CODE\n"
+        "within the hour to fetch the App's id, private key and webhook secret.\n"
+    )
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
