@@ -1,15 +1,25 @@
 """Finding and reading ``gateway-routes.yaml``: the edge where config text enters depthgate.
 
-The core (:mod:`depthgate.core.routes`) parses and validates text; this module decides which file
-that text comes from and reads it, for the CLI, the Action and the App alike.
+The core parses and validates text (:mod:`depthgate.core.routes` for the operator's file,
+:mod:`depthgate.core.repoconfig` for a repository's); this module decides which text that is and
+reads it, for the CLI, the Action and the App alike:
+
+- the operator's file: ``--config`` (the workflow's ``config:`` input, ``depthgate serve
+  --config``), else -- for local use, where the user is the operator -- the default names in the
+  working directory, else the packaged default;
+- a repository's file: :data:`REPOSITORY_CONFIG_PATHS`, in that order, read from GitHub at one
+  commit (the PR's base in the Action, the default branch in the App) in one read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from depthgate.core.errors import ConfigError
+from depthgate.core.ports import BlobReader
+from depthgate.core.repoconfig import merge, parse_repository_config
 from depthgate.core.routes import (
     DEFAULT_CONFIG_NAMES,
     PACKAGED_CONFIG,
@@ -17,14 +27,22 @@ from depthgate.core.routes import (
     packaged_text,
     parse_config,
 )
+from depthgate.core.source import BlobRequest
+from depthgate.core.yamlsafe import MAX_CONFIG_BYTES
+
+# One list for every surface: the App and the Action look here, in this order (the CLI too, in
+# its working directory). The first file that exists is used.
+REPOSITORY_CONFIG_PATHS = DEFAULT_CONFIG_NAMES
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+_PLAIN_REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
 
 
-def find_config(explicit: str | None, cwd: Path) -> tuple[str, str]:
-    """The config to use and its text: the explicit path, then the default names, then the
-    packaged default. Returns ``(source, text)``."""
+def find_config(explicit: str | None, cwd: Path, *, discover: bool = True) -> tuple[str, str]:
+    """The config to use and its text: the explicit path, then (``discover``) the default
+    names in ``cwd``, then the packaged default. Returns ``(source, text)``."""
     if explicit is not None:
         return explicit, _read(Path(explicit), explicit)
-    for name in DEFAULT_CONFIG_NAMES:
+    for name in DEFAULT_CONFIG_NAMES if discover else ():
         candidate = cwd / name
         if candidate.is_file():
             return name, _read(candidate, name)
@@ -33,6 +51,11 @@ def find_config(explicit: str | None, cwd: Path) -> tuple[str, str]:
 
 def _read(path: Path, shown: str) -> str:
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:  # refused before it is read into memory
+            raise ConfigError(
+                f"{shown}: over the {MAX_CONFIG_BYTES:,}-byte limit for a config file; a route "
+                f"config is a few KB -- is this the right file?"
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
@@ -46,8 +69,51 @@ def _read(path: Path, shown: str) -> str:
         raise ConfigError(f"{shown}: cannot be read: {exc.strerror}") from None
 
 
-def load_config(explicit: str | None = None, cwd: Path | None = None) -> LoadedConfig:
-    source, text = find_config(explicit, cwd or Path.cwd())
-    config = parse_config(text, source)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return LoadedConfig(config=config, source=source, sha256=digest)
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def load_config(
+    explicit: str | None = None, cwd: Path | None = None, *, discover: bool = True
+) -> LoadedConfig:
+    """The operator's config. ``discover=False`` where the working directory is not the
+    operator's (the Action's workspace holds the PR's files)."""
+    source, text = find_config(explicit, cwd or Path.cwd(), discover=discover)
+    return LoadedConfig(config=parse_config(text, source), source=source, sha256=_sha(text))
+
+
+def layer_repository_config(operator: LoadedConfig, text: str, source: str) -> LoadedConfig:
+    """A repository's config text over the operator's (:func:`depthgate.core.repoconfig.merge`)."""
+    repo, warnings = parse_repository_config(text, source)
+    effective, bounded = merge(operator.config, repo, source)
+    return LoadedConfig(
+        config=effective,
+        source=f"{source} over {operator.source}",
+        sha256=_sha(f"{operator.sha256}\n{_sha(text)}"),  # changes when either file does
+        warnings=(*operator.warnings, *warnings, *bounded),
+    )
+
+
+def read_repository_config(
+    reader: BlobReader, repository: str, rev: str, operator: LoadedConfig
+) -> LoadedConfig:
+    """The repository's config at ``rev`` over the operator's, or the operator's alone when the
+    repository has none: every candidate path in one read."""
+    blobs = reader.read_blobs(
+        [BlobRequest(path, rev=rev, path=path) for path in REPOSITORY_CONFIG_PATHS],
+        max_bytes=MAX_CONFIG_BYTES,
+    )
+    # a branch name may hold Markdown (`, <, @): messages show only plain ones
+    shown_rev = rev[:12] if _HEX40.match(rev) else rev if _PLAIN_REF.match(rev) else "?"
+    for path in REPOSITORY_CONFIG_PATHS:
+        blob = blobs.get(path)
+        source = f"{repository}@{shown_rev}:{path}"
+        if blob is None or (blob.text is None and blob.problem == "not found"):
+            continue
+        if blob.text is None:
+            raise ConfigError(
+                f"{source}: cannot be used ({blob.problem}); a route config is a UTF-8 YAML "
+                f"file of a few KB"
+            )
+        return layer_repository_config(operator, blob.text, source)
+    return operator

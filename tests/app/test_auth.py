@@ -19,6 +19,7 @@ from depthgate.app.errors import AppAuthError
 from depthgate.app.jobs import JobState
 from depthgate.app.settings import AppSettings
 from depthgate.app.surface import REVIEW_EVENTS
+from depthgate.configfile import REPOSITORY_CONFIG_PATHS
 from depthgate.core.routes import LoadedConfig, packaged_text
 from tests.app.harness import Clock, Harness
 from tests.app.helpers import pr_payload
@@ -174,10 +175,15 @@ def test_config_comes_from_the_default_branch_else_the_server(
         )
         fake.push("alice/app", 7, "c" * 40, [])
         h.drain()
-        assert seen[-1].source.endswith("@main:.github/gateway-routes.yaml")
+        assert (
+            seen[-1].source == "alice/app@main:.github/gateway-routes.yaml over " + h.config.source
+        )
         assert seen[-1].sha256 != h.config.sha256
-        reads = [r for r in fake.requests if "/contents/" in r.path]
-        assert all(r.query.get("ref") == "main" for r in reads)
+        assert not [r for r in fake.requests if "/contents/" in r.path]
+        reads = [r for r in fake.requests if r.path == "/graphql"]
+        assert len(reads) == 2  # one per job: both candidate paths in one query
+        asked = [v for r in reads for k, v in r.body["variables"].items() if k.startswith("v")]
+        assert asked == [f"main:{p}" for p in REPOSITORY_CONFIG_PATHS] * 2
     finally:
         h.close()
 
@@ -191,7 +197,7 @@ def test_an_invalid_repository_config_fails_the_job_without_retries(
     h.app.on_failure(lambda ctx, job, error: failures.append(error))
     try:
         payload = _pr(fake)
-        fake.add_contents("alice/app", ".github/gateway-routes.yaml", "routes: 3\n", ref="main")
+        fake.add_contents("alice/app", ".github/gateway-routes.yaml", "limits: 3\n", ref="main")
         h.deliver(payload)
         h.drain()
         assert calls == []

@@ -11,7 +11,6 @@ reaper re-queues jobs whose worker died (lease expired) and queued jobs whose me
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -20,8 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from github import GithubException, UnknownObjectException
-from github.GithubObject import NotSet
+from github import GithubException
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
 
@@ -40,8 +38,10 @@ from depthgate.app.surface import (
     parse_payload,
     run_handlers,
 )
+from depthgate.configfile import read_repository_config
 from depthgate.core.errors import EXIT_USAGE, ConfigError, DepthgateError
-from depthgate.core.routes import LoadedConfig, parse_config
+from depthgate.core.routes import LoadedConfig
+from depthgate.github.client import GitHubSettings, PullRequestClient
 
 if TYPE_CHECKING:
     from github import Github
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("depthgate.app.queue")
 
 TASK_NAME = "depthgate.job"
-REPO_CONFIG_PATH = ".github/gateway-routes.yaml"
 
 
 class Queue:
@@ -104,24 +103,23 @@ class Queue:
 
 
 def load_repo_config(
-    job: ReviewJob, github: Callable[[], Github], fallback: LoadedConfig
+    job: ReviewJob, github: Callable[[], Github], operator: LoadedConfig
 ) -> LoadedConfig:
-    """``.github/gateway-routes.yaml`` from the default branch (never from the PR's head), else
-    the server's config."""
-    try:
-        repo = github().get_repo(job.repository)  # the client is lazy: no request
-        content = repo.get_contents(REPO_CONFIG_PATH, ref=job.default_branch or NotSet)
-    except UnknownObjectException:
-        return fallback
-    if isinstance(content, list):
-        raise ConfigError(f"{job.repository}:{REPO_CONFIG_PATH} is a directory, expected a file")
-    source = f"{job.repository}@{job.default_branch}:{REPO_CONFIG_PATH}"
-    try:
-        text = content.decoded_content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source}: not UTF-8 text") from None
-    config = parse_config(text, source)
-    return LoadedConfig(config, source, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    """The repository's config on the default branch (never the PR's head) over the server's
+    own, in one GitHub read; the server's alone when the repository has none."""
+    client = PullRequestClient(
+        job.repository, job.pr_number or 0, GitHubSettings(token=""), github=github()
+    )
+    return read_repository_config(client, job.repository, job.default_branch or "HEAD", operator)
+
+
+class ConfigRefused(ConfigError):
+    """The repository's config cannot be used; no retry can fix it. Carries the job's context
+    (with the server's config) so that the failure handlers can say so on the check run."""
+
+    def __init__(self, message: str, context: Context) -> None:
+        super().__init__(message)
+        self.context = context
 
 
 def _status_401(exc: BaseException) -> bool:
@@ -220,6 +218,8 @@ class JobRunner:
                 log.info("job %s: already reviewed with this config; nothing to do", spec.key)
                 return "already_reviewed"
             result = self._handle(ctx)
+        except ConfigRefused as exc:
+            return self._fail(claim, exc.context, exc.message)
         except DepthgateError as exc:
             if exc.exit_code == EXIT_USAGE:  # a configuration error: no retry can fix it
                 return self._fail(claim, ctx, exc.message)
@@ -277,22 +277,31 @@ class JobRunner:
             attempt=claim.attempt,
             config_hash="",
         )
-        loader = self.app.config_loader
-        if loader is not None:
-            config = loader(draft, github)
-        else:
-            config = load_repo_config(draft, github, self.server_config)
-        job = ReviewJob(**{**draft.__dict__, "config_hash": config.sha256})
-        return Context(
-            job=job,
-            payload=parse_payload(claim.payload),
-            config=config,
-            github=github,
-            superseded=lambda: not self.store.is_current(spec),
-            metrics=JobMetrics(self.metrics.gateway_call, self.metrics.github_write),
-            bot_login=auth.bot_login if auth is not None else lambda: None,
-            settings=self.settings,
+
+        def context(config: LoadedConfig) -> Context:
+            return Context(
+                job=ReviewJob(**{**draft.__dict__, "config_hash": config.sha256}),
+                payload=parse_payload(claim.payload),
+                config=config,
+                github=github,
+                superseded=lambda: not self.store.is_current(spec),
+                metrics=JobMetrics(self.metrics.gateway_call, self.metrics.github_write),
+                bot_login=auth.bot_login if auth is not None else lambda: None,
+                settings=self.settings,
+            )
+
+        loader = self.app.config_loader or (
+            lambda job, gh: load_repo_config(job, gh, self.server_config)
         )
+        try:
+            config = loader(draft, github)
+        except ConfigError as exc:
+            # the server's config only reports the refusal: the failure handlers write it on
+            # the check run
+            raise ConfigRefused(exc.message, context(self.server_config)) from None
+        for warning in config.warnings:
+            log.warning("job %s: %s", spec.key, warning)
+        return context(config)
 
     def _retry_or_fail(self, claim: Claim, ctx: Context | None, error: str) -> str:
         policy = self.settings.retry

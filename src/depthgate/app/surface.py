@@ -98,7 +98,7 @@ class Context:
 
     job: ReviewJob
     payload: dict[str, Any]
-    config: LoadedConfig  # read from the default branch, else the server's
+    config: LoadedConfig  # the repository's (default branch) over the server's, else the server's
     github: Callable[[], Github]  # an installation client, scoped to this one repository
     superseded: Callable[[], bool]  # True once a newer head of this PR was delivered
     metrics: JobMetrics = field(default_factory=JobMetrics)
@@ -133,7 +133,8 @@ class App:
         self._on_failure: list[FailureHandler] = []
         self.skip_drafts = skip_drafts
         # Replaced only by tests and extensions: how a job's config is found (the default reads
-        # .github/gateway-routes.yaml from the default branch through the installation client).
+        # the repository's gateway-routes.yaml from the default branch through the installation
+        # client and lays it over the server's: depthgate.configfile.read_repository_config).
         self.config_loader: Callable[[ReviewJob, Callable[[], Github]], LoadedConfig] | None = None
 
     def on(self, *events: str) -> Callable[[Handler], Handler]:

@@ -19,9 +19,9 @@ from typing import TextIO
 
 from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.ghrun import ACTIONS_BOT, ActionsIO, resolve, run_review
-from depthgate.configfile import load_config
+from depthgate.configfile import load_config, read_repository_config
 from depthgate.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, DepthgateError, UsageError
-from depthgate.core.routes import GatewayConfig
+from depthgate.core.routes import GatewayConfig, LoadedConfig
 from depthgate.github.actions import (
     Kind,
     action_outputs,
@@ -32,6 +32,7 @@ from depthgate.github.actions import (
     read_event,
     write_outputs,
 )
+from depthgate.github.client import GitHubSettings, PullRequestClient
 
 DEPENDABOT = "dependabot[bot]"
 SECRETS_PAGE = "Settings → Secrets and variables → {kind}"
@@ -70,8 +71,9 @@ def problem_of(exc: DepthgateError) -> SetupProblem:
         return SetupProblem(
             "depthgate: configuration error",
             exc.message,
-            "Fix gateway-routes.yaml (`depthgate routes check` lists every problem), or point "
-            "the action's `config` input at a valid file.",
+            "Fix gateway-routes.yaml (`depthgate routes check` lists every problem; "
+            "`--repository FILE` for the repository's own file, read at the PR's base commit), "
+            "or point the action's `config` input at a valid file.",
         )
     if isinstance(exc, UsageError):
         return SetupProblem(
@@ -140,7 +142,10 @@ def _review(
     smoke: Callable[[], int],
 ) -> int:
     flags = flags.with_env(env)
-    loaded = load_config(flags.config)
+    # The workspace is the PR's checkout, so no config is taken from it unasked: the operator's
+    # is the workflow's `config:` input (then it is the whole config) or the packaged default;
+    # the repository's is read from the PR's base commit, below.
+    loaded = load_config(flags.config, discover=False)
     for value in secret_values(loaded, env):
         out.write(add_mask(value) + "\n")
     event_name = env.get("GITHUB_EVENT_NAME", "")
@@ -169,6 +174,10 @@ def _review(
     problem = missing_secret(gw, env, dependabot=env.get("GITHUB_ACTOR") == DEPENDABOT)
     if problem is not None:
         return die(problem, actions, out, err)
+    if flags.config is None:
+        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env)
+        for warning in loaded.warnings:
+            out.write(annotation("warning", warning, title="depthgate config") + "\n")
     temp = Path(env.get("RUNNER_TEMP") or ".")
     cfg = resolve(
         flags,
@@ -179,6 +188,14 @@ def _review(
         default_handoff=temp / "depthgate-handoff.json",
     )
     return run_review(repo, pr.number, cfg, out, err, actions=actions, fork=decision.fork)
+
+
+def _base_config(
+    repo: str, number: int, base_sha: str, operator: LoadedConfig, env: Mapping[str, str]
+) -> LoadedConfig:
+    """The repository's config on the PR's base commit over the operator's: one GitHub read."""
+    with PullRequestClient(repo, number, GitHubSettings.from_env(env)) as client:
+        return read_repository_config(client, repo, base_sha, operator)
 
 
 def _neutral(actions: ActionsIO, out: TextIO, message: str) -> int:

@@ -23,7 +23,7 @@ from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.instructions import render_block, sync
 from depthgate.cli.progress import to_stream
 from depthgate.cli.run import result_document, review_diff, run_settings
-from depthgate.configfile import load_config
+from depthgate.configfile import find_config, layer_repository_config, load_config
 from depthgate.core.diff import Diff, parse_diff
 from depthgate.core.errors import (
     EXIT_FINDINGS,
@@ -35,8 +35,9 @@ from depthgate.core.errors import (
 )
 from depthgate.core.handoff import render_markdown
 from depthgate.core.plan import EMPTY_DIFF, build_plan, plan_to_dict, render_text
+from depthgate.core.repoconfig import repository_schema
 from depthgate.core.report import render_outcome_text
-from depthgate.core.routes import config_schema
+from depthgate.core.routes import LoadedConfig, config_schema
 from depthgate.gateway.client import GatewaySettings
 from depthgate.gateway.smoke import render_markdown as render_smoke_markdown
 from depthgate.gateway.smoke import render_text as render_smoke_text
@@ -158,8 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     routes_sub = routes.add_subparsers(dest="routes_command", required=True, metavar="ACTION")
     check = routes_sub.add_parser("check", help="validate gateway-routes.yaml")
     _common(check)
+    check.add_argument(
+        "--repository",
+        metavar="PATH",
+        help="also validate PATH as a repository's config (what the App reads from the default "
+        "branch, the Action from the PR's base) laid over --config, and print what it may not set",
+    )
     schema = routes_sub.add_parser("schema", help="print the JSON Schema of gateway-routes.yaml")
     _common(schema)
+    schema.add_argument(
+        "--repository",
+        action="store_true",
+        help="the schema of a repository's config (review behaviour only) instead",
+    )
     return parser
 
 
@@ -191,6 +203,13 @@ def read_diff(path: str, stdin: TextIO) -> Diff:
 
 def _emit(doc: dict[str, Any], out: TextIO) -> None:
     out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+
+
+def operator_config(explicit: str | None, env: Mapping[str, str]) -> LoadedConfig:
+    """The config of a command that sends the gateway key somewhere. Locally the working
+    directory is the user's own; inside GitHub Actions it is a checkout a pull request may
+    have written, so only an explicit path (or the packaged default) is used there."""
+    return load_config(explicit, discover=not _in_actions(env))
 
 
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
@@ -230,7 +249,7 @@ def cmd_review(
         return review_local_diff(args.diff, flags, out, err, stdin=stdin, env=env)
     if args.pr:
         repo, number = ghrun.parse_pr_ref(args.pr)
-        loaded = load_config(flags.config)
+        loaded = operator_config(flags.config, env)
         cfg = ghrun.resolve(
             flags,
             loaded,
@@ -253,7 +272,7 @@ def review_local_diff(
             "review --diff reviews a local diff and cannot post it anywhere: add --dry-run "
             "(or use --pr OWNER/REPO#N to review and post to a pull request)"
         )
-    loaded = load_config(flags.config)
+    loaded = operator_config(flags.config, env)
     diff = read_diff(path, stdin)
     if not diff.files:
         err.write(f"depthgate: {EMPTY_DIFF}\n")
@@ -274,7 +293,7 @@ def cmd_smoke(
     """In GitHub Actions the record also goes to a file ($RUNNER_TEMP/depthgate-smoke.json
     unless --out says otherwise), its path to the smoke-report-path output, and a table to the
     job summary."""
-    loaded = load_config(config or args.config or env.get("DEPTHGATE_CONFIG") or None)
+    loaded = operator_config(config or args.config or env.get("DEPTHGATE_CONFIG") or None, env)
     in_actions = _in_actions(env)
     if in_actions:
         for value in secret_values(loaded, env):
@@ -333,12 +352,16 @@ def cmd_instructions(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_routes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.routes_command == "schema":
-        schema = config_schema()
+        schema = repository_schema() if args.repository else config_schema()
         out.write(json.dumps(schema, indent=2) + "\n")
         return EXIT_OK
     loaded = load_config(args.config)
+    if args.repository:
+        source, text = find_config(args.repository, Path.cwd())
+        loaded = layer_repository_config(loaded, text, source)
+        err.writelines(f"depthgate: warning: {w}\n" for w in loaded.warnings)
     cfg = loaded.config
     if args.format == "json":
         _emit(
@@ -349,6 +372,7 @@ def cmd_routes(args: argparse.Namespace, out: TextIO) -> int:
                 "routes": sorted(cfg.routes),
                 "tiers": cfg.tiers.model_dump(),
                 "profile": cfg.gateway.profile.value,
+                "warnings": list(loaded.warnings),
             },
             out,
         )
@@ -379,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_instructions(args, out)
         if args.command in APP_COMMANDS:
             return run_app_command(args)
-        return cmd_routes(args, out)
+        return cmd_routes(args, out, err)
     except DepthgateError as exc:
         err.write(f"depthgate: error: {exc.message}\n")
         return exc.exit_code

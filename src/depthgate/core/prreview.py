@@ -142,6 +142,7 @@ async def _review(
     gateway: Gateway,
     options: PrReviewOptions,
 ) -> None:
+    run.notes.extend(loaded.warnings)  # what the repository's config set and was not used
     info = run.pr = client.info()
     if info.state != "open":
         run.skipped = f"PR #{info.number} is {info.state}"

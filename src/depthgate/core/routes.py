@@ -19,7 +19,6 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,6 +33,7 @@ from pydantic import (
 from depthgate.core.errors import ConfigError
 from depthgate.core.languages import Language
 from depthgate.core.secretscan import find_secret_shape
+from depthgate.core.yamlsafe import load_yaml
 
 DEFAULT_CONFIG_NAMES = ("gateway-routes.yaml", ".github/gateway-routes.yaml")
 PACKAGED_CONFIG = "gateway-routes.yaml"
@@ -315,36 +315,16 @@ class RoutesConfig(_Strict):
 @dataclass(frozen=True)
 class LoadedConfig:
     config: RoutesConfig
-    source: str  # a path, or "<packaged default>"
-    sha256: str  # of the file's bytes: recorded in plans and handoff notes
+    source: str  # a path, or "<packaged default>"; a repository's file: "<it> over <operator's>"
+    sha256: str  # of the file's bytes (both files' with a repository's): in plans and handoffs
+    # what a repository's config set that was not used (depthgate.core.repoconfig): shown in the
+    # summary, the check run, annotations and on stderr
+    warnings: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
 # Loading
 
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of silently keeping the last one."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
-            )
-        seen.add(key)
-    loader.flatten_mapping(node)
-    return dict(loader.construct_pairs(node))
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
 
 _SECRET_KEY = re.compile(
     r"(?i)^(api[_-]?key|apikey|key|secret|token|password|passwd|authorization|bearer|"
@@ -398,20 +378,14 @@ def packaged_text(name: str) -> str:
 
 
 def classify_defaults() -> dict[str, Any]:
-    data = yaml.load(packaged_text(CLASSIFY_DEFAULTS), Loader=_UniqueKeyLoader)  # noqa: S506
+    data = load_yaml(packaged_text(CLASSIFY_DEFAULTS), CLASSIFY_DEFAULTS)
     assert isinstance(data, dict)
     return data
 
 
 def parse_config(text: str, source: str) -> RoutesConfig:
     """Validate YAML text as a route config. ``source`` names it in error messages."""
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
+    data = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: expected a mapping with version, gateway, routes and tiers at the top "
