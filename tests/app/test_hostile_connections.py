@@ -142,6 +142,14 @@ def test_an_oversized_header_gets_431(server: Server) -> None:
     assert b"request headers over 32768 bytes" in said
 
 
+def test_complete_headers_over_the_cap_in_one_read_get_431(server: Server) -> None:
+    head = b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+    said = closed_by_server(server.raw(head), 5)
+    assert said is not None
+    assert said.startswith(b"HTTP/1.1 431 ")
+    assert server.queue.store.active_count() == 0
+
+
 def test_too_many_headers_get_431(server: Server) -> None:
     many = b"".join(b"X-H%d: v\r\n" % i for i in range(150))
     sock = server.raw(b"POST /webhook HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")

@@ -19,12 +19,13 @@ import httpx
 import pytest
 
 from depthgate.app import App
-from depthgate.app.auth import AppAuthenticator
+from depthgate.app.auth import AppAuthenticator, RepoRef
 from depthgate.app.handlers import register
 from depthgate.app.metrics import Metrics
 from depthgate.app.server import create_app
 from depthgate.app.settings import AppSettings
 from depthgate.configfile import load_config
+from depthgate.github.client import GitHubSettings, PullRequestClient
 from tests.app.harness import Harness
 from tests.app.helpers import LiveServer, body_of, headers, pr_payload, wait_for, worker
 from tests.fakes.github import FakeGitHub, serve_github
@@ -196,6 +197,32 @@ def test_a_job_that_fails_for_good_marks_the_check_run(world: World) -> None:
     (only,) = world.check_runs()  # every attempt used the first one; the failure completed it
     assert (only["status"], only["conclusion"]) == ("completed", "failure")
     assert "gave up after" in only["output"]["summary"]
+
+
+def test_a_job_whose_workers_all_died_completes_the_check_run_they_started(
+    world: World, settings: AppSettings
+) -> None:
+    h, gh = world.harness, world.gh
+    h.deliver(world.payload())
+    # the first attempt started the check run, then its worker died; so did every other's
+    auth = h.runner.auth
+    assert auth is not None
+    client = PullRequestClient(
+        REPO,
+        N,
+        GitHubSettings(token="", api_url=gh.url),
+        github=auth.client(11, RepoRef(REPO, world.repo_id)),
+    )
+    client.start_check_run("depthgate", H1)
+    for _ in range(settings.retry.max_attempts):
+        task = h.queue.huey.dequeue()
+        h.queue.store.claim(task.args[0], h.clock(), settings.lease_s)
+        h.clock.now += settings.lease_s + 1
+        h.reaper.reap_once()
+    h.drain()
+    (only,) = world.check_runs()
+    assert (only["status"], only["conclusion"]) == ("completed", "failure")
+    assert "stopped on every attempt" in only["output"]["summary"]
 
 
 @pytest.mark.parametrize(
