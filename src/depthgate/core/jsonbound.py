@@ -49,7 +49,8 @@ def loads(text: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     other failures raise ``json.JSONDecodeError`` / ``UnicodeDecodeError`` as ``json.loads``
     does."""
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
+        # as json.loads decodes bytes: UTF-8 (a BOM allowed), UTF-16 or UTF-32
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
     if too_deep(text, max_depth):
         raise JsonTooDeep(max_depth)
     try:
