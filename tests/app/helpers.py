@@ -20,7 +20,8 @@ from typing import Any
 
 import uvicorn
 
-from depthgate.app.settings import AppSettings
+from depthgate.app.httpguard import server_config
+from depthgate.app.settings import AppSettings, ConnectionLimits
 from depthgate.app.signature import sign
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,19 +90,12 @@ def headers(
 class LiveServer:
     """An ASGI app served by uvicorn on a free port of 127.0.0.1, in a thread; stopped on exit."""
 
-    def __init__(self, asgi: Any) -> None:
+    def __init__(self, asgi: Any, limits: ConnectionLimits | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        config = uvicorn.Config(
-            asgi,
-            host="127.0.0.1",
-            port=self.port,
-            lifespan="off",
-            log_level="warning",
-            access_log=False,
-            ws="none",
-        )
+        # the settings `depthgate serve` uses (app/httpguard.py), connection bounds included
+        config = server_config(asgi, limits or ConnectionLimits(), host="127.0.0.1", port=self.port)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

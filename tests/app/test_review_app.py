@@ -19,12 +19,13 @@ import httpx
 import pytest
 
 from depthgate.app import App
-from depthgate.app.auth import AppAuthenticator
+from depthgate.app.auth import AppAuthenticator, RepoRef
 from depthgate.app.handlers import register
 from depthgate.app.metrics import Metrics
 from depthgate.app.server import create_app
 from depthgate.app.settings import AppSettings
 from depthgate.configfile import load_config
+from depthgate.github.client import GitHubSettings, PullRequestClient
 from tests.app.harness import Harness
 from tests.app.helpers import LiveServer, body_of, headers, pr_payload, wait_for, worker
 from tests.fakes.github import FakeGitHub, serve_github
@@ -182,8 +183,10 @@ def test_a_github_5xx_is_retried_and_posts_once(world: World) -> None:
     world.harness.drain()
     assert len(world.gh.reviews(REPO, N)) == 1
     assert len(world.gh.issue_comments(REPO, N)) == 1
-    conclusions = [c["conclusion"] for c in world.check_runs()]
-    assert conclusions[-1] == "success"
+    # the retry completed the check run its first attempt started: one, none in progress
+    assert [(c["status"], c["conclusion"]) for c in world.check_runs()] == [
+        ("completed", "success")
+    ]
 
 
 def test_a_job_that_fails_for_good_marks_the_check_run(world: World) -> None:
@@ -191,9 +194,82 @@ def test_a_job_that_fails_for_good_marks_the_check_run(world: World) -> None:
     world.harness.deliver(world.payload())
     world.harness.drain()
     assert world.gh.reviews(REPO, N) == []
-    last = world.check_runs()[-1]
-    assert (last["status"], last["conclusion"]) == ("completed", "failure")
-    assert "gave up after" in last["output"]["summary"]
+    (only,) = world.check_runs()  # every attempt used the first one; the failure completed it
+    assert (only["status"], only["conclusion"]) == ("completed", "failure")
+    assert "gave up after" in only["output"]["summary"]
+
+
+def test_a_job_whose_workers_all_died_completes_the_check_run_they_started(
+    world: World, settings: AppSettings
+) -> None:
+    h, gh = world.harness, world.gh
+    h.deliver(world.payload())
+    # the first attempt started the check run, then its worker died; so did every other's
+    auth = h.runner.auth
+    assert auth is not None
+    client = PullRequestClient(
+        REPO,
+        N,
+        GitHubSettings(token="", api_url=gh.url),
+        github=auth.client(11, RepoRef(REPO, world.repo_id)),
+    )
+    client.start_check_run("depthgate", H1)
+    for _ in range(settings.retry.max_attempts):
+        task = h.queue.huey.dequeue()
+        h.queue.store.claim(task.args[0], h.clock(), settings.lease_s)
+        h.clock.now += settings.lease_s + 1
+        h.reaper.reap_once()
+    h.drain()
+    (only,) = world.check_runs()
+    assert (only["status"], only["conclusion"]) == ("completed", "failure")
+    assert "stopped on every attempt" in only["output"]["summary"]
+
+
+@pytest.mark.parametrize(
+    ("installation", "status", "said"),
+    [
+        (99, 404, "the App is not installed on octo/repo (installation 99)"),
+        (12, 422, "the repository is not in the installation"),
+    ],
+    ids=["not-installed", "repo-not-in-installation"],
+)
+def test_a_refused_installation_token_fails_the_job_at_once(
+    world: World, installation: int, status: int, said: str
+) -> None:
+    # installation 12 exists but holds another repository only
+    world.gh.add_installation(12, app_id=APP_ID, account="octo", repositories=["octo/other"])
+    h, gh = world.harness, world.gh
+    h.deliver(world.payload(installation=installation))
+    (key,) = set(h.drain())
+    mints = [r for r in gh.requests if r.path.endswith("/access_tokens")]
+    assert [r.status for r in mints] == [status]  # asked once, not once per attempt
+    record = h.queue.store.record(key)
+    assert record is not None
+    assert (record.state, record.attempts) == ("failed", 1)
+    assert said in (record.error or "")
+    assert gh.reviews(REPO, N) == []
+    assert world.check_runs() == []
+
+
+def test_a_late_delivery_for_an_old_head_never_labels_it_with_the_new_heads_review(
+    world: World,
+) -> None:
+    h, gh = world.harness, world.gh
+    # the PR moved to H2 before the (late) delivery for H1 was run
+    gh.push(REPO, N, H2, [FILES[0], UTIL_V2, FILES[2]])
+    h.deliver(world.payload(H1))
+    h.drain()
+    (old,) = world.check_runs(H1)
+    assert (old["status"], old["conclusion"]) == ("completed", "neutral")
+    assert old["output"]["title"] == "Superseded by a newer push"
+    assert "comments on" not in old["output"]["title"]
+    assert world.check_runs(H2) == []  # no check run of another head was touched
+    # the newer head's own delivery labels its own check run
+    h.deliver(world.payload(H2, action="synchronize", updated_at="2026-01-02T00:00:00Z"))
+    h.drain()
+    (new,) = world.check_runs(H2)
+    assert (new["status"], new["conclusion"]) == ("completed", "success")
+    assert world.check_runs(H1) == [old]
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +333,10 @@ def test_a_worker_killed_mid_review_posts_exactly_once(
     assert posted_reviews(gh) == 1
     assert len(gh.reviews(REPO, N)) == 1
     assert len(gh.issue_comments(REPO, N)) == 1
-    assert world.check_runs()[-1]["conclusion"] == "success"
+    # the retried job completed the check run the killed one started: none left in progress
+    assert [(c["status"], c["conclusion"]) for c in world.check_runs()] == [
+        ("completed", "success")
+    ]
 
 
 # --- the repository's config (design §10): the default branch chooses review behaviour only ---

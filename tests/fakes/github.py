@@ -1102,6 +1102,12 @@ class FakeGitHub:
             ("GET", _R + r"/commits/(?P<sha>[^/]+)", self._get_commit, "contents"),
             ("GET", _R + r"/contents/(?P<path>.*)", self._get_contents, "contents"),
             ("POST", _R + r"/check-runs", self._create_check_run, "checks"),
+            (
+                "GET",
+                _R + r"/commits/(?P<sha>[^/]+)/check-runs",
+                self._list_check_runs,
+                "checks",
+            ),
             ("GET", _R + r"/check-runs/(?P<id>\d+)", self._get_check_run, "checks"),
             ("PATCH", _R + r"/check-runs/(?P<id>\d+)", self._update_check_run, "checks"),
             ("GET", _R + r"/installation", self._get_repo_installation, "app"),
@@ -1981,13 +1987,35 @@ class FakeGitHub:
             },
             "name": ctx.body["name"],
             "check_suite": {"id": next(self._ids)},
-            "app": None,
+            # the App whose installation token created it (GitHub: the token's App)
+            "app": (
+                {"slug": ctx.token.login.removesuffix("[bot]")}
+                if ctx.token is not None and ctx.token.login.endswith("[bot]")
+                else None
+            ),
             "pull_requests": [],
             "_repo": name,
         }
         self._apply_check(ctx, run)
         self._check_runs.append(run)
         return Response(201, _public(run))
+
+    def _list_check_runs(self, ctx: _Ctx) -> Response:
+        """``GET /commits/{ref}/check-runs``: ``check_name`` and ``status`` filters; newest
+        first."""
+        name, sha = ctx.repo_name(), ctx.params["sha"]
+        runs = [
+            r
+            for r in reversed(self._check_runs)
+            if r["_repo"] == name
+            and r["head_sha"] == sha
+            and ctx.query.get("check_name") in (None, r["name"])
+            and ctx.query.get("status") in (None, r["status"])
+        ]
+        per_page = min(max(_int(ctx.query.get("per_page"), 30), 1), 100)
+        return Response(
+            200, {"total_count": len(runs), "check_runs": [_public(r) for r in runs[:per_page]]}
+        )
 
     def _find_check_run(self, ctx: _Ctx) -> dict[str, Any]:
         for run in self._check_runs:

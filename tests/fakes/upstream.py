@@ -40,6 +40,11 @@ class Behavior:
     # Flag the first hunk under review for the deep alias ("escalate"), when the request
     # offers escalation (its system prompt has the escalation section)
     escalate: bool = False
+    # Hostile answers (threats.md, "Connections"): the completion one byte every trickle_s
+    # seconds (Content-Length announced, so every single read succeeds); or a 200 of
+    # huge_bytes streamed without a Content-Length until the client hangs up
+    trickle_s: float = 0.0
+    huge_bytes: int = 0
 
 
 def answer(*findings: dict[str, Any], **extra: Any) -> Behavior:
@@ -82,6 +87,8 @@ class FakeUpstream:
         self.requests: list[Recorded] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.bytes_sent = 0  # by trickling and huge answers
+        self.hung_up = 0  # answers the client stopped reading (connection closed early)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -159,7 +166,11 @@ class FakeUpstream:
                     return
                 if b.delay_s:
                     time.sleep(b.delay_s)
-                if b.raw is not None:
+                if b.trickle_s:
+                    self._trickle(json.dumps(completion(model, b)).encode(), b.trickle_s)
+                elif b.huge_bytes:
+                    self._huge(b.huge_bytes)
+                elif b.raw is not None:
                     self._send_bytes(b.status, b.raw, "text/html", b.headers)
                 elif b.truncated_stream:
                     chunk = {"choices": [{"delta": {"content": "{"}, "index": 0}], "model": model}
@@ -185,6 +196,43 @@ class FakeUpstream:
                     self._send(b.status, completion(model, echoed), b.headers)
                 else:
                     self._send(b.status, completion(model, b), b.headers)
+
+            def _trickle(self, data: bytes, every_s: float) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for i in range(len(data)):
+                    if not self._write(data[i : i + 1]) or fake._stopping.wait(every_s):
+                        return
+
+            def _huge(self, total: int) -> None:
+                self.close_connection = True  # no length: the end of the answer is the close
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                head = b'{"choices": [{"message": {"role": "assistant", "content": "'
+                if not self._write(head):
+                    return
+                chunk = b"x" * 65536
+                sent = len(head)
+                while sent < total and not fake._stopping.is_set():
+                    if not self._write(chunk):
+                        return
+                    sent += len(chunk)
+
+            def _write(self, data: bytes) -> bool:
+                """False once the client has hung up."""
+                try:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:
+                    with fake._lock:
+                        fake.hung_up += 1
+                    return False
+                with fake._lock:
+                    fake.bytes_sent += len(data)
+                return True
 
             def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
                 self._send_bytes(status, json.dumps(payload).encode(), "application/json", headers)

@@ -20,7 +20,7 @@ from typing import Any
 import requests
 from github import Auth, Github, GithubException, GithubIntegration
 
-from depthgate.app.errors import AppAuthError
+from depthgate.app.errors import AppAuthError, AppNotInstalled
 from depthgate.github.api import DEFAULT_API_URL
 
 # What the review does with a token: read the PR and its files, read the config from the default
@@ -168,6 +168,20 @@ class AppAuthenticator:
         try:
             _, data = self.integration.requester.requestJsonAndCheck("POST", path, input=body)
         except GithubException as exc:
+            if exc.status == 404:
+                raise AppNotInstalled(
+                    f"the App is not installed on {repo.full_name} (installation "
+                    f"{installation_id}): GitHub answered 404 to the installation-token request. "
+                    "Install the App on that repository (or give the installation access to it)."
+                ) from None
+            if exc.status == 422:
+                said = exc.data.get("message") if isinstance(exc.data, dict) else None
+                raise AppNotInstalled(
+                    f"GitHub refused an installation token for {repo.full_name} (installation "
+                    f"{installation_id}, 422: {said or 'unprocessable'}): the repository is not "
+                    "in the installation, or the installation lacks a permission the review "
+                    f"needs ({', '.join(f'{k}: {v}' for k, v in self.permissions.items())})."
+                ) from None
             raise _app_error(exc, f"an installation token for {repo.full_name}") from None
         except requests.RequestException as exc:
             raise self._unreachable(exc) from None

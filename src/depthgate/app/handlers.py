@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from depthgate.app.errors import AppAuthError
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
 from depthgate.cli.flags import Flags
 from depthgate.cli.progress import Progress, progress_line
@@ -64,8 +65,7 @@ async def review_job(ctx: Context) -> JobResult:
         trusted_authors=frozenset({bot}) if bot else None,
         proceed=lambda: not ctx.superseded(),
     )
-    check_id = client.start_check_run(CHECK_NAME, head)
-    ctx.metrics.github_write("check_run")
+    check_id = _open_check_run(client, ctx, head)
     result = await review_pr(client, settings, target, progress=_progress(job.key))
     run = result.pr
     assert run is not None
@@ -73,9 +73,14 @@ async def review_job(ctx: Context) -> JobResult:
     failure = run.github_failure
     if failure is not None and failure.error_class in RETRIED:
         # the queue retries with backoff (after a 401, with a fresh installation token); the
-        # check run stays in progress until then
+        # check run stays in progress until then, and the next attempt completes it
         raise failure
-    conclusion, title, summary, text = _verdict(result, settings.review.sanitize)
+    if run.pr is not None and head and run.pr.head_sha != head:
+        # a late delivery: the PR had moved on when this job read it, so what was reviewed is
+        # another head's -- this head's check run must not carry it
+        conclusion, title, summary, text = _moved_on(run.pr.head_sha, head)
+    else:
+        conclusion, title, summary, text = _verdict(result, settings.review.sanitize)
     if result.handoff is not None:
         # the queue logs the job's conclusion; the reason and the fix are here
         log.warning("job %s: %s: %s", job.key, title.lower(), _reason(result.handoff))
@@ -84,6 +89,32 @@ async def review_job(ctx: Context) -> JobResult:
     )
     ctx.metrics.github_write("check_run")
     return JobResult(conclusion, title, run.review_id)
+
+
+def _open_check_run(client: PullRequestClient, ctx: Context, head: str) -> int:
+    """This job's check run on ``head``: on a retry, the one an earlier attempt left in
+    progress (its worker killed, or a retried GitHub failure), so that none stays in progress
+    for ever; else a new one."""
+    if ctx.job.attempt > 1:
+        earlier = client.find_check_run(CHECK_NAME, head, app_slug=_app_slug(ctx))
+        if earlier is not None:
+            return earlier
+    check_id = client.start_check_run(CHECK_NAME, head)
+    ctx.metrics.github_write("check_run")
+    return check_id
+
+
+def _app_slug(ctx: Context) -> str | None:
+    login = ctx.settings.bot_login or ctx.bot_login()
+    return login.removesuffix("[bot]") if login and login.endswith("[bot]") else None
+
+
+def _moved_on(now: str, head: str) -> tuple[Any, str, str, str]:
+    summary = (
+        f"The PR's head is now `{now[:12]}`; this delivery was for `{head[:12]}`. The newer "
+        "head's check run has its review."
+    )
+    return "neutral", "Superseded by a newer push", summary, ""
 
 
 def _verdict(result: RunResult, policy: SanitizePolicy) -> tuple[Any, str, str, str]:
@@ -145,8 +176,9 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
         return
     client = _client(ctx, job.repository, job.pr_number)
     try:
+        earlier = client.find_check_run(CHECK_NAME, job.head_sha, app_slug=_app_slug(ctx))
         client.finish_check_run(
-            None,
+            earlier,  # the attempts' check run, completed; a new one only if none was started
             CHECK_NAME,
             job.head_sha,
             "failure",
@@ -158,7 +190,7 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
                 "text": "",
             },
         )
-    except GitHubFailure as exc:  # the job's failure is logged already; this one is extra
+    except (GitHubFailure, AppAuthError) as exc:  # the job's failure is logged already
         log.warning("job %s: could not mark the check run failed: %s", job.key, exc.message)
 
 

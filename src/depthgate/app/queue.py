@@ -24,6 +24,7 @@ from huey import RedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
 
 from depthgate.app.auth import RepoRef
+from depthgate.app.errors import AppNotInstalled
 from depthgate.app.jobs import Accepted, Claim, JobSpec, JobState, Skip
 from depthgate.app.metrics import Metrics
 from depthgate.app.redis_store import RedisJobStore
@@ -210,7 +211,12 @@ class JobRunner:
         spec, max_attempts = claim.spec, self.settings.retry.max_attempts
         ctx: Context | None = None
         if claim.attempt > max_attempts:
-            return self._fail(claim, None, "the worker running it stopped on every attempt")
+            # the failure handlers complete what the attempts left in progress (a check run)
+            return self._fail(
+                claim,
+                self._context_if_possible(claim),
+                "the worker running it stopped on every attempt",
+            )
         try:
             ctx = self._context(claim)
             if claim.reviewed_config_hash == ctx.job.config_hash:
@@ -221,7 +227,11 @@ class JobRunner:
         except ConfigRefused as exc:
             return self._fail(claim, exc.context, exc.message)
         except DepthgateError as exc:
-            if exc.exit_code == EXIT_USAGE:  # a configuration error: no retry can fix it
+            # a configuration error, or an App not installed there: no retry can fix it
+            if isinstance(exc, AppNotInstalled):
+                # no token: the failure handlers could write nothing, and asking again is futile
+                return self._fail(claim, None, exc.message)
+            if exc.exit_code == EXIT_USAGE:
                 return self._fail(claim, ctx, exc.message)
             return self._retry_or_fail(claim, ctx, exc.message)
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then recorded
@@ -302,6 +312,13 @@ class JobRunner:
         for warning in config.warnings:
             log.warning("job %s: %s", spec.key, warning)
         return context(config)
+
+    def _context_if_possible(self, claim: Claim) -> Context | None:
+        try:
+            return self._context(claim)
+        except Exception:  # noqa: BLE001 - the job fails anyway; without a context, quietly
+            log.warning("job %s: no context for its failure handlers", claim.spec.key)
+            return None
 
     def _retry_or_fail(self, claim: Claim, ctx: Context | None, error: str) -> str:
         policy = self.settings.retry

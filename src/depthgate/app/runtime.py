@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 from depthgate.app import preflight
 from depthgate.app.auth import AppAuthenticator
 from depthgate.app.errors import AppConfigError
+from depthgate.app.httpguard import server_config
 from depthgate.app.metrics import Metrics
 from depthgate.app.queue import JobRunner, Queue, Reaper
 from depthgate.app.server import create_app
@@ -141,9 +142,7 @@ def serve(rt: Runtime, *, host: str, port: int, workers: int) -> int:
         rt.settings.queue.kind,
         workers,
     )
-    config = uvicorn.Config(
-        asgi, host=host, port=port, access_log=False, log_level="warning", lifespan="off"
-    )
+    config = server_config(asgi, rt.settings.connections, host=host, port=port)
     try:
         uvicorn.Server(config).run()
     finally:

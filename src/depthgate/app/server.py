@@ -9,6 +9,9 @@ invalid JSON); an event/action no handler subscribed to → 202 ignored; then th
 job and the job's queue message are written in one durable step and the answer is 202. A
 failure of that step answers 500, so that GitHub marks the delivery failed and a redelivery (or
 ``depthgate reconcile``) brings it back.
+
+Connections are bounded before this app runs (header size and count, header and body deadlines:
+app/httpguard.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 from anyio import CapacityLimiter, to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -32,6 +35,7 @@ from depthgate.app.queue import Queue
 from depthgate.app.settings import AppSettings
 from depthgate.app.signature import ADVICE, Verdict, verify
 from depthgate.app.surface import App
+from depthgate.core import jsonbound
 
 log = logging.getLogger("depthgate.app.webhook")
 
@@ -52,6 +56,15 @@ async def _read_capped(request: Request, cap: int) -> bytes:
             raise _TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _load_payload(body: bytes) -> Any:
+    try:
+        return jsonbound.loads(body)
+    except jsonbound.JsonTooDeep as exc:
+        raise ValueError(f"the body's JSON is {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("the body is not JSON") from None
 
 
 WRITER_THREADS = 4
@@ -86,6 +99,9 @@ def create_app(
         event = request.headers.get("x-github-event", "")
         try:
             body = await _read_capped(request, cap)
+        except ClientDisconnect:  # gone, or cut by the body deadline (app/httpguard.py)
+            log.warning("delivery %s: the client went away before its body was read", delivery)
+            return answer("disconnected", 400, started, error="incomplete body")
         except _TooLarge:
             log.warning("delivery %s refused: body over %d bytes", delivery or "?", cap)
             return answer("too_large", 413, started, error=f"body over {cap} bytes")
@@ -120,9 +136,9 @@ def create_app(
             )
             return answer("unsupported_media_type", 415, started, error="send application/json")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return answer("bad_request", 400, started, error="the body is not JSON")
+            payload = _load_payload(body)
+        except ValueError as exc:
+            return answer("bad_request", 400, started, error=str(exc))
         action = payload.get("action") if isinstance(payload, dict) else None
         if not app.accepts(event, action if isinstance(action, str) else None):
             name = f"{event}.{action}" if isinstance(action, str) else event

@@ -6,6 +6,7 @@ Everything below the entry point receives an :class:`AppSettings` value; nothing
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,18 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class ConnectionLimits:
+    """Bounds of every connection to the webhook server (app/httpguard.py). GitHub sends about
+    2 KB of headers and its whole delivery at once; nothing legitimate comes near these."""
+
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    header_timeout_s: float = 5.0  # request line and headers, from the first byte
+    body_timeout_s: float = 20.0  # the whole body, from the end of the headers
+    max_connections: int = 1000  # open at once; more get 503 (uvicorn's limit_concurrency)
+
+
+@dataclass(frozen=True)
 class AppSettings:
     webhook_secrets: tuple[str, ...] = ()  # the current secret first, then the previous one
     app_id: str | None = None
@@ -76,6 +89,7 @@ class AppSettings:
     api_url: str = DEFAULT_API_URL
     config_path: str | None = None  # the server's own gateway-routes.yaml (fallback)
     max_body_bytes: int = MAX_BODY_BYTES
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     # A running job holds a lease it renews every lease/3 s; a worker that died loses it and
     # the reaper queues the job again. A queued job nobody claimed within stale_s is queued
     # again too (a message lost between a dequeue and a crash).
@@ -119,6 +133,17 @@ class AppSettings:
                 "(expected '-----BEGIN RSA PRIVATE KEY-----'); download one from the App's "
                 "settings page"
             )
+        connections = ConnectionLimits(
+            header_timeout_s=_float(
+                env, "DEPTHGATE_HEADER_TIMEOUT_S", ConnectionLimits.header_timeout_s, 0.1
+            ),
+            body_timeout_s=_float(
+                env, "DEPTHGATE_BODY_TIMEOUT_S", ConnectionLimits.body_timeout_s, 0.1
+            ),
+            max_connections=_int(
+                env, "DEPTHGATE_MAX_CONNECTIONS", ConnectionLimits.max_connections, 1
+            ),
+        )
         retry = RetryPolicy(
             max_attempts=_int(env, "DEPTHGATE_JOB_ATTEMPTS", RetryPolicy.max_attempts, 1),
             base_s=_float(env, "DEPTHGATE_RETRY_BACKOFF_S", RetryPolicy.base_s),
@@ -136,6 +161,7 @@ class AppSettings:
             retry=retry,
             bot_login=env.get("DEPTHGATE_BOT_LOGIN") or None,
             env=dict(env),
+            connections=connections,
         )
         settings.queue  # noqa: B018 - validate the URL now, with the variable's name
         return settings
@@ -163,6 +189,8 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
         value = float(raw)
     except ValueError:
         raise AppConfigError(f"{name}={raw!r}: expected a number of seconds") from None
+    if not math.isfinite(value):
+        raise AppConfigError(f"{name}={raw!r}: expected a finite number of seconds")
     if value < minimum:
         raise AppConfigError(f"{name}={raw!r}: must be at least {minimum}")
     return value

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from depthgate.core import jsonbound
 from depthgate.core.models import Finding, Message
 from depthgate.core.pack import Task, render_hunk
 
@@ -206,7 +207,9 @@ def _load_json(text: str) -> Any:
     if m:
         stripped = m.group("body").strip()
     try:
-        return json.loads(stripped)
+        return jsonbound.loads(stripped)
+    except jsonbound.JsonTooDeep as exc:
+        raise AnswerError(f"not a findings object: the JSON is {exc}") from None
     except json.JSONDecodeError as exc:
         raise AnswerError(
             f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"

@@ -37,6 +37,7 @@ from depthgate.core.yamlsafe import load_yaml
 
 DEFAULT_CONFIG_NAMES = ("gateway-routes.yaml", ".github/gateway-routes.yaml")
 PACKAGED_CONFIG = "gateway-routes.yaml"
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 CLASSIFY_DEFAULTS = "classify-defaults.yaml"
 
 
@@ -89,6 +90,8 @@ class GatewayConfig(_Strict):
     headers_env: dict[str, str] = Field(default_factory=dict)
     show_host: bool = False
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    # An answer past this is abandoned mid-read (bad_response): a review answer is kilobytes.
+    max_response_bytes: PositiveInt = DEFAULT_MAX_RESPONSE_BYTES
 
     @field_validator("base_url_env", "api_key_env")
     @classmethod

@@ -15,6 +15,14 @@ never fall back. Only the route's declared fallbacks are tried, in order, and th
 which served. A 200 is a success only with non-empty content and a ``finish_reason`` that is not
 ``length`` or ``content_filter``; otherwise it is ``bad_response`` (retried once).
 
+Bounded I/O: each attempt has one deadline, the route's ``timeout_s``, over connecting, sending
+and reading the whole answer (a server that trickles a byte at a time is cut there, not after
+its last byte); the answer is read as a stream and abandoned past
+``gateway.max_response_bytes`` (4 MiB by default); its JSON, and the model's, is depth-capped
+(:mod:`depthgate.core.jsonbound`). A ``Retry-After`` that is no usable number of seconds
+(``inf``, ``nan``, ``1e400``, negative) counts as too long: the call hands off, and the wait it
+records is a finite ceiling, so the handoff stays valid JSON.
+
 Exceptions::
 
     DepthgateError
@@ -33,10 +41,17 @@ from typing import Any
 import httpx
 import stamina
 
+from depthgate.core import jsonbound
 from depthgate.core.errors import ConfigError
 from depthgate.core.models import NO_FALLBACK, RETRYABLE, ErrorClass, Message
 from depthgate.core.ports import ChatReply, GatewayError
-from depthgate.core.routes import GatewayConfig, Profile, RetryConfig, Route
+from depthgate.core.routes import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    GatewayConfig,
+    Profile,
+    RetryConfig,
+    Route,
+)
 from depthgate.core.secretscan import find_secret_shape
 from depthgate.gateway import endpoint, profiles
 
@@ -51,6 +66,7 @@ class GatewaySettings:
     headers: Mapping[str, str] = field(default_factory=dict)
     retry: RetryConfig = field(default_factory=RetryConfig)
     show_host: bool = False
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @classmethod
     def from_config(cls, cfg: GatewayConfig, env: Mapping[str, str]) -> GatewaySettings:
@@ -88,6 +104,7 @@ class GatewaySettings:
             headers=headers,
             retry=cfg.retry,
             show_host=cfg.show_host,
+            max_response_bytes=cfg.max_response_bytes,
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -209,7 +226,11 @@ class HttpGateway:
             wait = exc.retry_after_s
             if wait is None:
                 return True  # stamina's capped, jittered exponential backoff
-            if wait > policy.max_retry_after_s or self._clock() + wait > deadline:
+            if (
+                wait >= profiles.RETRY_AFTER_CEILING_S  # inf, nan, negative: unusable
+                or wait > policy.max_retry_after_s
+                or self._clock() + wait > deadline
+            ):
                 return False  # waiting that long would outlive the budget: hand off instead
             return wait
 
@@ -268,12 +289,14 @@ class HttpGateway:
         async with self._slots[alias]:
             started = self._clock()
             try:
-                resp = await self._client.post(
-                    self.settings.chat_path, json=body, timeout=route.timeout_s
-                )
-            except httpx.TimeoutException as exc:
+                # One deadline for the whole exchange: httpx's timeouts are per socket
+                # operation, so a server sending a byte every 0.5 s never trips them.
+                async with asyncio.timeout(route.timeout_s):
+                    answer = await self._exchange(alias, body)
+            except (TimeoutError, httpx.TimeoutException):
                 raise GatewayError(
-                    f"{alias}: no answer within {route.timeout_s:g}s ({type(exc).__name__})",
+                    f"{alias}: no complete answer within {route.timeout_s:g}s (the route's "
+                    "timeout_s bounds connecting, sending and reading the whole answer)",
                     alias=alias,
                     error_class=ErrorClass.TIMEOUT,
                 ) from None
@@ -284,15 +307,47 @@ class HttpGateway:
                     error_class=ErrorClass.CONNECTION,
                 ) from None
             latency_ms = (self._clock() - started) * 1000
-        return self._reply(alias, route, resp, latency_ms)
+        return self._reply(alias, route, answer, latency_ms)
 
-    def _reply(
-        self, alias: str, route: Route, resp: httpx.Response, latency_ms: float
-    ) -> ChatReply:
+    async def _exchange(self, alias: str, body: dict[str, Any]) -> _Answer:
+        """Send the request and read the answer as a stream, abandoning it (the connection is
+        closed) past ``max_response_bytes``: an answer is never held whole before it is known
+        to be small."""
+        cap = self.settings.max_response_bytes
+        request = self._client.build_request("POST", self.settings.chat_path, json=body)
+        resp = await self._client.send(request, stream=True)
+        try:
+            declared = resp.headers.get("content-length", "")
+            chunks: list[bytes] = []
+            size = int(declared) if declared.isdigit() else 0
+            if size <= cap:
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        break
+                    chunks.append(chunk)
+        finally:
+            await resp.aclose()
+        if size > cap:
+            raise GatewayError(
+                f"{alias}: bad_response: the answer is larger than {cap} bytes "
+                "(gateway.max_response_bytes); reading it was abandoned",
+                alias=alias,
+                error_class=ErrorClass.BAD_RESPONSE,
+                http_status=resp.status_code,
+                request_id=profiles.request_id(dict(resp.headers), None),
+            )
+        return _Answer(resp.status_code, resp.headers, b"".join(chunks), resp.reason_phrase)
+
+    def _reply(self, alias: str, route: Route, resp: _Answer, latency_ms: float) -> ChatReply:
         profile = self.settings.profile
         headers = dict(resp.headers)
+        too_deep = False
         try:
-            payload: Any = resp.json()
+            payload: Any = jsonbound.loads(resp.content)
+        except jsonbound.JsonTooDeep:
+            payload, too_deep = None, True
         except (json.JSONDecodeError, UnicodeDecodeError):
             payload = None
         rid = profiles.request_id(headers, payload)
@@ -316,6 +371,11 @@ class HttpGateway:
             detail = _safe(error_message or resp.text or resp.reason_phrase)
             wait = profiles.retry_after(headers, self._wall())
             raise fail(error_class, f"HTTP {resp.status_code}: {detail}", wait)
+        if too_deep:
+            raise fail(
+                ErrorClass.BAD_RESPONSE,
+                f"the answer's JSON is nested deeper than {jsonbound.MAX_JSON_DEPTH} levels",
+            )
         if not isinstance(payload, dict):
             raise fail(ErrorClass.BAD_RESPONSE, "the answer is not JSON (a proxy page?)")
         if payload.get("error"):
@@ -356,6 +416,20 @@ class HttpGateway:
             gateway_fallback=profiles.gateway_fallback(profile, headers),
             warnings=tuple(warnings),
         )
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What was read of one HTTP answer, within the byte cap."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    reason_phrase: str
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
 
 
 def _int(value: object) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import fnmatch
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -126,8 +127,16 @@ def request_id(headers: Mapping[str, str], payload: Any) -> str | None:
     return None
 
 
+# A wait no client would sit through. A Retry-After that is not a finite, non-negative number of
+# seconds below this (``inf``, ``nan``, ``1e400``, ``-5``, a date in the year 9999) says
+# nothing usable about when to come back: it is read as "too long", so the call hands off, and
+# the figure recorded (handoff JSON included) is this finite ceiling, never Infinity/NaN.
+RETRY_AFTER_CEILING_S = 86_400.0
+
+
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
+    """Seconds to wait, from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date),
+    within ``[0, RETRY_AFTER_CEILING_S]``: an unusable number counts as the ceiling.
 
     LiteLLM passes an upstream's value on as ``llm_provider-retry-after``; it is read too.
     ``now`` is the current epoch time (the caller's clock).
@@ -136,7 +145,7 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     ms = lower.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000)
+            return _bounded_wait(float(ms) / 1000)
         except ValueError:
             pass
     for name in ("retry-after", "llm_provider-retry-after"):
@@ -144,15 +153,22 @@ def retry_after(headers: Mapping[str, str], now: float) -> float | None:
         if not value:
             continue
         try:
-            return max(0.0, float(value))
+            return _bounded_wait(float(value))
         except ValueError:
             pass
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             continue
-        return max(0.0, when.timestamp() - now)
+        # a date in the past means "now"; only a number of seconds can be negative by mistake
+        return _bounded_wait(max(0.0, when.timestamp() - now))
     return None
+
+
+def _bounded_wait(seconds: float) -> float:
+    if not math.isfinite(seconds) or seconds < 0 or seconds > RETRY_AFTER_CEILING_S:
+        return RETRY_AFTER_CEILING_S
+    return seconds
 
 
 def model_matches(locked: str, resolved: str) -> bool:

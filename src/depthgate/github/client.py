@@ -240,6 +240,30 @@ class PullRequestClient:
 
         self._write("edit the summary comment", patch)
 
+    def find_check_run(self, name: str, head_sha: str, *, app_slug: str | None) -> int | None:
+        """The newest check run ``name`` on ``head_sha`` that is not completed, of this App
+        (``app_slug``; any app when None): what an earlier attempt of a job left in progress.
+        ``GET /commits/{sha}/check-runs``, one read."""
+        pr = self._pull()
+
+        def get() -> int | None:
+            _, data = pr.requester.requestJsonAndCheck(
+                "GET",
+                f"{_repo_url(pr)}/commits/{head_sha}/check-runs",
+                parameters={"check_name": name, "filter": "all", "per_page": 100},
+            )
+            runs = data.get("check_runs") if isinstance(data, dict) else None
+            open_ids = [
+                int(r["id"])
+                for r in runs or []
+                if isinstance(r, dict)
+                and r.get("status") != "completed"
+                and (app_slug is None or (r.get("app") or {}).get("slug") in (None, app_slug))
+            ]
+            return max(open_ids, default=None)
+
+        return self._read("find the check run", get)
+
     def start_check_run(self, name: str, head_sha: str) -> int:
         """``POST /check-runs`` in progress (App mode: the Action's job is its own check)."""
         pr = self._pull()
