@@ -220,7 +220,14 @@ def test_anything_else_wrong_is_a_config_error(
 def test_the_repository_schema_has_no_operator_keys() -> None:
     schema = repository_schema()
     json.dumps(schema)
-    assert set(schema["properties"]) == {"version", "tiers", "classify", "limits", "escalation"}
+    assert set(schema["properties"]) == {
+        "version",
+        "tiers",
+        "classify",
+        "limits",
+        "escalation",
+        "review",
+    }
     assert "prompt_overhead_tokens" not in schema["$defs"]["RepositoryLimits"]["properties"]
     assert schema["additionalProperties"] is False
 
@@ -390,3 +397,19 @@ def test_routes_check_shows_what_a_repository_file_may_not_set(
     assert "gateway" not in schema["properties"]
     assert main(["routes", "schema"]) == 0
     assert "gateway" in json.loads(capsys.readouterr().out)["properties"]
+
+
+def test_a_repository_chooses_its_review_guidance() -> None:
+    """review: is the repository's (instructions, guidelines, skip rules): it replaces the
+    operator's defaults as a whole, and still cannot name anything the operator owns."""
+    operator = load_config(None).config
+    repo, warnings = parse_repository_config(
+        "review:\n  instructions: Prefer pathlib.\n  skip:\n    labels: [wip]\n", "r.yaml"
+    )
+    effective, more = merge(operator, repo, "r.yaml")
+    assert (warnings, more) == ([], [])
+    assert effective.review.instructions == "Prefer pathlib."
+    assert effective.review.skip.labels == ("wip",)
+    assert effective.gateway is operator.gateway
+    with pytest.raises(ConfigError, match=r"review\.gateway"):
+        parse_repository_config("review:\n  gateway: {base_url: https://evil}\n", "r.yaml")

@@ -66,6 +66,9 @@ class ReviewGuidance(BaseModel):
     guidelines: tuple[str, ...] = DEFAULT_GUIDELINES
     guidelines_max_tokens: int = Field(default=1500, ge=0, le=20000)
     skip: SkipRules = SkipRules()
+    replies_per_hour: int = Field(
+        default=10, ge=0, le=100
+    )  # answers in depthgate's threads, per PR
 
     @field_validator("path_instructions")
     @classmethod

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from depthgate.core.errors import ConfigError
+from depthgate.core.guidance import ReviewGuidance
 from depthgate.core.routes import (
     ClassifyConfig,
     Escalation,
@@ -90,7 +91,7 @@ class RepositoryConfig(_Choice):
     """What a repository's ``gateway-routes.yaml`` may set: review behaviour only.
 
     A key repositories may set is a field of this model (and of RoutesConfig, which carries it
-    to the review); the ``review:`` keys of design §11 (instructions, skip rules) land here.
+    to the review).
     """
 
     version: Literal[1] = 1
@@ -102,6 +103,9 @@ class RepositoryConfig(_Choice):
     )
     limits: RepositoryLimits = Field(default_factory=RepositoryLimits)
     escalation: RepositoryEscalation = Field(default_factory=RepositoryEscalation)
+    # instructions, guidelines and skip rules: the repository's own (none of them sends anything
+    # anywhere); when set, they replace the operator's defaults as a whole
+    review: ReviewGuidance | None = None
 
 
 class _Classify(BaseModel):
@@ -117,7 +121,7 @@ def parse_repository_config(text: str, source: str) -> tuple[RepositoryConfig, l
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: expected a mapping of review settings (tiers, classify, limits, "
-            f"escalation) at the top level, got {type(data).__name__}"
+            f"escalation, review) at the top level, got {type(data).__name__}"
         )
     warnings = [
         f"{source}: {key}: ignored: {why}." for key, why in OPERATOR_KEYS.items() if key in data
@@ -155,6 +159,7 @@ def merge(
             "limits": _limits(operator, repo.limits, source, warnings),
             "escalation": _escalation(operator.escalation, repo.escalation, source, warnings),
             "classify": classify,
+            "review": repo.review if repo.review is not None else operator.review,
         }
     )
     return effective, warnings

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from depthgate.core.errors import ConfigError
+from depthgate.core.guidance import ReviewGuidance
 from depthgate.core.languages import Language
 from depthgate.core.secretscan import find_secret_shape
 from depthgate.core.yamlsafe import load_yaml
@@ -287,6 +288,7 @@ class RoutesConfig(_Strict):
     classify: ClassifyConfig = Field(default_factory=ClassifyConfig)
     limits: Limits = Field(default_factory=Limits)
     escalation: Escalation = Field(default_factory=Escalation)
+    review: ReviewGuidance = Field(default_factory=ReviewGuidance)
 
     @model_validator(mode="after")
     def _references(self) -> RoutesConfig:
