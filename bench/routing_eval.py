@@ -297,7 +297,9 @@ def targets_missed(reports: Mapping[str, Report | None], split: str) -> list[str
     mode to its report, ``None`` when the mode could not run."""
     missed: list[str] = []
     src = reports.get("source")
-    if src is None:
+    if "source" not in reports:
+        missed.append("with source: not run (--mode diff)")
+    elif src is None:
         missed.append("with source: unavailable (the planner takes no sources)")
     else:
         for eco in src.ecosystems():

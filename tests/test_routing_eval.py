@@ -126,6 +126,7 @@ def test_targets_are_checked_per_ecosystem_and_a_missing_source_mode_is_a_miss()
     assert any(m.startswith("diff-only, tune Python: worse than today") for m in worse), worse
     unavailable = targets_missed({"source": None, "diff": report}, "held_out")
     assert unavailable[0].startswith("with source: unavailable")
+    assert targets_missed({"diff": report}, "held_out")[0] == "with source: not run (--mode diff)"
     text = render({"source": None, "diff": report})
     assert "source mode unavailable" in text
 
