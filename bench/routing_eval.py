@@ -79,8 +79,14 @@ LANGS = {"pypi": "Python", "npm": "JS/TS"}
 MODES = ("diff", "source")
 TARGETS = {"caught": 0.95, "over_escalation": 0.20, "deep_token_share": 0.60}
 # Diff-only figures of main ed12338 (before the syntax layer) on this corpus: "today". Diff-only
-# mode must stay at least this good -- (split, ecosystem) -> (fixes caught, over-escalation).
-TODAY: dict[tuple[str, str], tuple[float, float]] = {}
+# mode must stay at least this good -- (split, ecosystem) -> (fixes caught, over-escalation), as
+# the counts the run printed. Recompute them on that commit when the corpus changes.
+TODAY: dict[tuple[str, str], tuple[float, float]] = {
+    ("tune", "pypi"): (33 / 36, 135 / 965),
+    ("tune", "npm"): (2 / 16, 9 / 61),
+    ("held_out", "pypi"): (15 / 18, 45 / 538),
+    ("held_out", "npm"): (11 / 29, 18 / 179),
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,7 +297,9 @@ def targets_missed(reports: Mapping[str, Report | None], split: str) -> list[str
     mode to its report, ``None`` when the mode could not run."""
     missed: list[str] = []
     src = reports.get("source")
-    if src is None:
+    if "source" not in reports:
+        missed.append("with source: not run (--mode diff)")
+    elif src is None:
         missed.append("with source: unavailable (the planner takes no sources)")
     else:
         for eco in src.ecosystems():
