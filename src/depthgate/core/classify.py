@@ -52,16 +52,26 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
 
 import ahocorasick
 import pathspec
 
+from depthgate.core.depth import (
+    HunkCode,
+    Scope,
+    SinkCatalogue,
+    SinkFinder,
+    enclosing_scopes,
+    hunk_code,
+    reaches,
+)
 from depthgate.core.diff import Diff, FileDiff, FileKind, FileStatus, Hunk, Line, LineKind
 from depthgate.core.languages import Language, Syntax, defined_name, detect, syntax
 from depthgate.core.routes import ClassifyConfig, PatternRule, RoleRule, Tier
+from depthgate.core.syntax import CodeIndex
 
 SKIP = "skip"
 _RANK = {Tier.FAST.value: 0, Tier.LOGIC.value: 1, Tier.DEEP.value: 2}
@@ -97,6 +107,13 @@ class HunkDecision:
     tier: Tier | None  # None when skipped
     skip: str | None  # the skip reason, when skipped
     reasons: tuple[Reason, ...]
+    enclosing: tuple[Scope, ...] = ()  # the code the change sits in, new side first
+
+    @property
+    def decided_by(self) -> Reason | None:
+        """The first reason that gave the hunk its tier (or its skip)."""
+        want = self.tier.value if self.tier is not None else SKIP
+        return next((r for r in self.reasons if r.tier == want), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +255,15 @@ class Classifier:
         )
         self.role_keywords = _keyword_automaton(k for r in self.roles for k in r.keywords)
         self.markers = [m.lower() for m in config.generated_markers]
+        self.sinks = SinkCatalogue(config.sinks)
 
     # ---------------------------------------------------------------------------------------
 
-    def classify(self, diff: Diff) -> Classification:
+    def classify(self, diff: Diff, *, index: CodeIndex | None = None) -> Classification:
+        """``index``: the PR's code (whole files where the surface found them); without it each
+        hunk is read from its own lines, as a fragment."""
+        index = index if index is not None else CodeIndex()
+        finder = SinkFinder(self.sinks)
         decisions: list[HunkDecision] = []
         skipped: list[FileSkip] = []
         live: list[tuple[FileDiff, Language]] = []
@@ -258,34 +280,52 @@ class Classifier:
                 live.append((f, lang))
 
         views = {id(h): _view(h) for f, _ in live for h in f.hunks}
-        changes = self._changes(self._definitions(live, views), live)
-        cross = self._cross_file(live, views, changes) if self.config.cross_file else {}
+        codes: dict[int, HunkCode | None] = {}
+        for f, lang in live:
+            if syntax(lang).is_code and not syntax(lang).is_docs:
+                for h in f.hunks:
+                    codes[id(h)] = hunk_code(h, lang, index)
+        # What the rules read: the changed lines that hold code, where the parser can tell (a
+        # docstring that mentions eval() is no call of it).
+        code_views = {k: _code_view(codes.get(k), v) for k, v in views.items()}
+        changes = self._changes(self._definitions(live, code_views), live)
+        cross = self._cross_file(live, code_views, changes) if self.config.cross_file else {}
         signatures = self._signature_changes(changes)
 
         by_hunk: dict[int, HunkDecision] = {}
         for f, lang in live:
             path_reasons = self._path_reasons(f)
             texts: dict[str, tuple[str, frozenset[str]]] = {}
-            matchers = self._file_matchers(f, lang, views, self.patterns, texts)
+            matchers = self._file_matchers(f, lang, code_views, self.patterns, texts)
             shapes: list[_PatternMatcher] = []
             if self.roles and syntax(lang).is_code and not syntax(lang).is_docs:
-                guarded = {id(h): _with_guard_bodies(h, views[id(h)]) for h in f.hunks}
-                same = all(guarded[id(h)] is views[id(h)] for h in f.hunks)
+                guarded = {id(h): _with_guard_bodies(h, code_views[id(h)]) for h in f.hunks}
+                same = all(guarded[id(h)] is code_views[id(h)] for h in f.hunks)
                 shapes = self._file_matchers(f, lang, guarded, self.shapes, texts if same else {})
             facts = _FileFacts(f)
             for hunk in f.hunks:
                 extra = cross.get(id(hunk), []) + signatures.get(id(hunk), [])
-                by_hunk[id(hunk)] = self._classify_hunk(
+                code = codes.get(id(hunk))
+                decision = self._classify_hunk(
                     f,
                     hunk,
                     view=views[id(hunk)],
+                    code_view=code_views[id(hunk)],
                     lang=lang,
                     path_reasons=path_reasons,
                     matchers=matchers,
                     extra=extra,
                     shapes=shapes,
                     facts=facts,
+                    code=code,
+                    finder=finder,
                 )
+                if code is not None:
+                    scopes = enclosing_scopes(hunk, code)
+                    decision = replace(
+                        decision, enclosing=tuple(scopes[s] for s in ("new", "old") if s in scopes)
+                    )
+                by_hunk[id(hunk)] = decision
         decisions.extend(by_hunk.values())
         order = {id(h): i for i, h in enumerate(diff.hunks)}
         decisions.sort(key=lambda d: order[id(d.hunk)])
@@ -377,12 +417,15 @@ class Classifier:
         hunk: Hunk,
         *,
         view: _Changed,
+        code_view: _Changed,
         lang: Language,
         path_reasons: list[Reason],
         matchers: list[_PatternMatcher],
         extra: list[Reason],
         shapes: list[_PatternMatcher],
         facts: _FileFacts,
+        code: HunkCode | None,
+        finder: SinkFinder,
     ) -> HunkDecision:
         syn = syntax(lang)
         changed = view.lines
@@ -393,16 +436,20 @@ class Classifier:
         reasons: list[Reason] = list(path_reasons)
         if f.kind is FileKind.SYMLINK:
             reasons.append(self._symlink_reason(hunk))
-        reasons.extend(_pattern_reasons(view, matchers))
+        reasons.extend(_pattern_reasons(code_view, matchers))
+        if code is not None and code.code:
+            reach = reaches(hunk, lang, code, finder)
+            if reach is not None:
+                reasons.append(Reason(f"deep.sink.{reach.hit.kind}", "deep", reach.detail()))
         if shapes or (
             self.roles
             and syn.is_code
             and not syn.is_docs
-            and _EARLY_EXIT.search(view.text)  # an early exit may skip a check in the context
+            and _EARLY_EXIT.search(code_view.text)  # an early exit may skip a check in the context
         ):
-            reasons.extend(self._security_reasons(facts, hunk, view, syn, shapes))
+            reasons.extend(self._security_reasons(facts, hunk, code_view, syn, shapes, code=code))
         reasons.extend(extra)
-        reasons.extend(self._shape_reasons(changed, syn))
+        reasons.extend(self._shape_reasons(changed, syn, code))
         tier = Tier(max((r.tier for r in reasons), key=_RANK.__getitem__))
         return HunkDecision(hunk, lang, tier, None, tuple(reasons))
 
@@ -422,6 +469,8 @@ class Classifier:
         view: _Changed,
         syn: Syntax,
         shapes: list[_PatternMatcher],
+        *,
+        code: HunkCode | None,
     ) -> list[Reason]:
         """``deep.security.<role>`` when the change has a shape and the code has a role.
 
@@ -431,6 +480,7 @@ class Classifier:
         moved within its function stays: a check moved before a use is a change of behaviour.
         """
         moved = facts.moved
+        quiet = {id(ln) for ln in code.quiet} if code is not None else set()
         lines: list[Line] = []
         for ln in hunk.lines:
             if ln.kind is LineKind.CONTEXT:
@@ -438,7 +488,8 @@ class Classifier:
                     lines.append(ln)
                 continue
             if (
-                not (syn.comment and syn.comment.match(ln.text))
+                id(ln) not in quiet
+                and not (code is None and syn.comment and syn.comment.match(ln.text))
                 and not _PROSE.search(ln.text)
                 and not (moved and _moved_away(moved.get((ln.kind, ln.text.strip())), hunk))
             ):
@@ -565,9 +616,13 @@ class Classifier:
             return frozenset()
         return frozenset(k for _end, k in self.keywords.iter(text.lower()))
 
-    def _shape_reasons(self, changed: list[Line], syn: Syntax) -> list[Reason]:
+    def _shape_reasons(
+        self, changed: list[Line], syn: Syntax, parsed: HunkCode | None
+    ) -> list[Reason]:
         if syn.is_docs:
             return [Reason("fast.docs", "fast", "documentation")]
+        if parsed is not None:
+            return self._parsed_shape(parsed)
         meaningful = [ln for ln in changed if ln.text.strip()]
         code = [ln for ln in meaningful if not (syn.comment and syn.comment.match(ln.text))]
         if meaningful and not code:
@@ -588,6 +643,29 @@ class Classifier:
             if m is not None:
                 line = code[text.count("\n", 0, m.start())]
                 return [Reason("logic.control_flow", "logic", _quote(line))]
+        if len(code) >= self.config.logic_min_changed_lines:
+            return [
+                Reason(
+                    "logic.non_trivial",
+                    "logic",
+                    f"{len(code)} changed lines of code (>= {self.config.logic_min_changed_lines})",
+                )
+            ]
+        return [Reason("fast.small_change", "fast", f"{len(code)} changed lines of code")]
+
+    def _parsed_shape(self, parsed: HunkCode) -> list[Reason]:
+        """The shape of a change the parser read: comments and strings are no code, control
+        flow is the grammar's (``if`` inside a string is none)."""
+        code = parsed.code
+        if not code:
+            what = "comments, docstrings or string literals" if parsed.quiet else "nothing"
+            return [Reason("fast.comment_only", "fast", f"only {what} changed")]
+        if parsed.strings_only:
+            return [
+                Reason("fast.strings_only", "fast", "only string literals and comments changed")
+            ]
+        if self.config.control_flow and parsed.flow is not None:
+            return [Reason("logic.control_flow", "logic", _quote(parsed.flow))]
         if len(code) >= self.config.logic_min_changed_lines:
             return [
                 Reason(
@@ -823,6 +901,15 @@ class _Changed(NamedTuple):
 
 def _view(hunk: Hunk) -> _Changed:
     lines = [ln for ln in hunk.lines if ln.kind is not LineKind.CONTEXT]
+    return _Changed(lines, "\n".join(ln.text for ln in lines))
+
+
+def _code_view(code: HunkCode | None, view: _Changed) -> _Changed:
+    """The changed lines that hold code (``view`` itself when all do, or when unparsed)."""
+    if code is None or not code.quiet:
+        return view
+    quiet = {id(ln) for ln in code.quiet}
+    lines = [ln for ln in view.lines if id(ln) not in quiet]
     return _Changed(lines, "\n".join(ln.text for ln in lines))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from depthgate import __version__
@@ -17,6 +17,8 @@ from depthgate.core.languages import detect
 from depthgate.core.pack import Packing, Task, pack
 from depthgate.core.routes import LoadedConfig, Tier
 from depthgate.core.wording import plural
+from depthgate.core.source import DIFF_ONLY, Sources
+from depthgate.core.syntax import CodeIndex
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Plan:
     classification: Classification
     packing: Packing
     config: LoadedConfig
+    # The PR's code, parsed once: the classifier's, and the packer's for context.
+    index: CodeIndex = field(default_factory=CodeIndex)
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -45,15 +49,18 @@ def build_plan(
     *,
     reviewed: Collection[str] = (),
     reviewed_at: str = "",
+    sources: Sources = DIFF_ONLY,
 ) -> Plan:
     """``reviewed``: :func:`hunk_key` of hunks an earlier run already reviewed. They are
     classified as usual (and still give the other hunks their context), then skipped as
-    ``unchanged`` instead of being sent again."""
+    ``unchanged`` instead of being sent again. ``sources``: the changed files' content, where
+    the surface found it (parsed lazily, once, into ``Plan.index``)."""
     classifier = classifier or Classifier(loaded.config.classify)
-    classification = classifier.classify(diff)
+    index = CodeIndex(sources)
+    classification = classifier.classify(diff, index=index)
     if reviewed:
         classification = _skip_reviewed(classification, frozenset(reviewed), reviewed_at)
-    return Plan(diff, classification, pack(classification, loaded.config), loaded)
+    return Plan(diff, classification, pack(classification, loaded.config), loaded, index)
 
 
 def hunk_key(hunk: Hunk) -> str:
@@ -121,6 +128,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                     "tier": d.tier.value if d.tier else None,
                     "skip": d.skip or (drop.reason if drop and id(h) not in task_of else None),
                     "reasons": [_reason(r) for r in d.reasons],
+                    "decided_by": d.decided_by.rule if d.decided_by else None,
+                    "enclosing": [s.to_dict() for s in d.enclosing],
                     "tasks": task_of.get(id(h), []),
                     "anchors": {"RIGHT": right, "LEFT": left},
                 }
@@ -293,7 +302,9 @@ def _verbose_file(f: FileDiff, decisions: dict[int, HunkDecision]) -> list[str]:
     for h in f.hunks:
         d = decisions[id(h)]
         label = d.tier.value if d.tier else f"skip:{d.skip}"
-        lines.append(f"  {f.path} {h.header}  -> {label}")
+        decided = f"  (decided by {d.decided_by.rule})" if d.decided_by else ""
+        lines.append(f"  {f.path} {h.header}  -> {label}{decided}")
+        lines.extend(f"      in {s.describe()}, {s.side} side" for s in d.enclosing)
         lines.extend(f"      {r.rule}: {r.detail}" for r in d.reasons)
     if not f.hunks:
         lines.append(f"  {f.path}  (no hunks)")

@@ -239,6 +239,30 @@ class RoleRule(_Matching):
         return self
 
 
+class SinkRule(_Matching):
+    """A sink: code whose behaviour depends on the data that reaches it (design §9).
+
+    A change to the data or control flow reaching a sink in its enclosing definition is deep
+    (``deep.sink.<kind>``). ``calls`` name callees: ``eval`` (called by that bare name),
+    ``re.compile`` (written with that receiver: ``re.compile``, ``x.re.compile``; also
+    ``Command::new``, ``$db->query``) or ``.execute`` (a method of that name on any receiver).
+    ``patterns`` are regular expressions over a line's code (``\\.innerHTML\\s*=``), ``nodes``
+    tree-sitter node types (``regex`` literals).
+    """
+
+    kind: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")
+    languages: list[Language] = Field(min_length=1)
+    calls: list[str] = Field(default_factory=list)
+    patterns: list[str] = Field(default_factory=list)
+    nodes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> SinkRule:
+        if not (self.calls or self.patterns or self.nodes):
+            raise ValueError("a sink needs calls, patterns or nodes")
+        return self
+
+
 class ClassifyConfig(_Strict):
     """Depth rules. Globs are gitignore-style (``vendor/``, ``*.min.js``, ``**/auth/**``)."""
 
@@ -249,6 +273,8 @@ class ClassifyConfig(_Strict):
     # Security-domain signals: a hunk whose code has a role and whose change has a shape is deep.
     security_roles: dict[str, RoleRule] = Field(default_factory=dict)
     security_shapes: dict[str, PatternRule] = Field(default_factory=dict)
+    # Sinks by ``<language>.<kind>`` (defaults: ``data/sinks/<language>.yaml``).
+    sinks: dict[str, SinkRule] = Field(default_factory=dict)
     manifests: list[str] = Field(default_factory=list)
     skip_deleted_files: bool = True
     cross_file: bool = True
@@ -385,7 +411,34 @@ def packaged_text(name: str) -> str:
 def classify_defaults() -> dict[str, Any]:
     data = load_yaml(packaged_text(CLASSIFY_DEFAULTS), CLASSIFY_DEFAULTS)
     assert isinstance(data, dict)
-    return data
+    return {**data, "sinks": sink_defaults()}
+
+
+# The packaged sink catalogues: one file per language; JavaScript's also covers TypeScript.
+SINK_FILES = {
+    "python": ("python",),
+    "javascript": ("javascript", "typescript"),
+    "go": ("go",),
+    "java": ("java",),
+    "ruby": ("ruby",),
+    "rust": ("rust",),
+    "csharp": ("csharp",),
+    "php": ("php",),
+    "shell": ("shell",),
+}
+
+
+def sink_defaults() -> dict[str, Any]:
+    """``<language>.<kind>`` -> rule, from ``data/sinks/<language>.yaml`` (each entry's
+    ``kind`` is its key, its ``languages`` the file's)."""
+    out: dict[str, Any] = {}
+    for name, languages in SINK_FILES.items():
+        text = packaged_text(f"sinks/{name}.yaml")
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        assert isinstance(data, dict)
+        for kind, rule in data.items():
+            out[f"{name}.{kind}"] = {"kind": kind, "languages": list(languages), **rule}
+    return out
 
 
 def parse_config(text: str, source: str) -> RoutesConfig:

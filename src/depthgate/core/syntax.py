@@ -58,6 +58,23 @@ class Call:
     line: int
     name: str  # the callee's last name: ``os.path.join(...)`` -> ``join``
     text: str  # the callee as written, capped: ``os.path.join``
+    end: int = 0  # the last line of the whole call, arguments included
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A control-flow construct that starts on a line: what a guard is made of.
+
+    ``kind`` is ``branch`` (if, switch, ternary, and/or), ``loop``, ``handler`` (try, except,
+    catch) or ``exit`` (return, raise, throw, break, continue); ``exits`` says whether a branch's
+    own lines leave the function or the loop (``if bad: raise``): a guard in front of what
+    follows. ``start..end`` is the construct's extent.
+    """
+
+    kind: str
+    start: int
+    end: int
+    exits: bool
 
 
 class SyntaxTree:
@@ -72,6 +89,7 @@ class SyntaxTree:
         self._compiled = _compiled(key)
         self._calls: dict[tuple[int, int], tuple[Call, ...]] = {}
         self._quiet: dict[int, list[tuple[int, int]]] = {}
+        self._rows: dict[int, list[ts.Node]] = {}
 
     @property
     def line_count(self) -> int:
@@ -137,6 +155,96 @@ class SyntaxTree:
                 min(b, len(text)) - max(a, 0), 0
             )
         return any(not covered[i] and not ch.isspace() for i, ch in enumerate(text))
+
+    def code_text(self, line: int) -> str:
+        """The line with its comments dropped and each string literal's content left out
+        (``x = "a"  # b`` -> ``x = ""``): two lines with the same code text differ only in what
+        the program never runs or only prints."""
+        text = self.line_text(line)
+        spans = sorted(self._quiet_spans(line))
+        if not spans:
+            return text.strip()
+        out, at = [], 0
+        for a, b in spans:
+            if a < at:
+                continue
+            out.append(text[at:a])
+            out.append(
+                '""' if text[a : a + 1] not in "#/;-" or text[a:b].startswith(("'", '"')) else ""
+            )
+            at = max(b, at)
+        out.append(text[at:])
+        return "".join(out).strip()
+
+    def identifiers(self, line: int) -> frozenset[str]:
+        """The names written on a line as code (variables, attributes, functions): not the words
+        of its comments or strings, but those of an f-string's or template's interpolations."""
+        return frozenset(
+            (n.text or b"").decode("utf-8", "replace")
+            for n in self._row_nodes(line - 1)
+            if n.child_count == 0 and _is_name(n.type)
+        )
+
+    def flow(self, line: int) -> tuple[Flow, ...]:
+        """The control-flow constructs that start on a line (see :class:`Flow`)."""
+        out = []
+        for n in self._row_nodes(line - 1):
+            kind = _flow_kind(n)
+            if kind is None:
+                continue
+            start, end = n.start_point.row + 1, n.end_point.row + 1
+            exits = kind == "exit" or (kind == "branch" and _has_exit(n))
+            out.append(Flow(kind, start, end, exits))
+        return tuple(out)
+
+    def node_lines(self, types: frozenset[str], start: int, end: int) -> tuple[int, ...]:
+        """The lines in ``start..end`` where a node of one of ``types`` starts (a regular
+        expression literal, a JSX attribute, ...)."""
+        if not types:
+            return ()
+        out: set[int] = set()
+        stack = [self._tree.root_node]
+        while stack:
+            n = stack.pop()
+            if n.end_point.row + 1 < start or n.start_point.row + 1 > end:
+                continue
+            if n.type in types and start <= n.start_point.row + 1 <= end:
+                out.add(n.start_point.row + 1)
+            stack.extend(n.children)
+        return tuple(sorted(out))
+
+    def statement_span(self, line: int) -> tuple[int, int] | None:
+        """(first, last) line of the top-level statement that holds ``line``, or None."""
+        row = line - 1
+        for node in self._tree.root_node.children:
+            if node.start_point.row <= row <= node.end_point.row:
+                if node.type in self._compiled.grammar.comments:
+                    return None
+                return node.start_point.row + 1, node.end_point.row + 1
+            if node.start_point.row > row:
+                break
+        return None
+
+    def _row_nodes(self, row: int) -> list[ts.Node]:
+        """Every node (named or not) that starts on ``row``: a line's tokens and constructs."""
+        if row in self._rows:
+            return self._rows[row]
+        out: list[ts.Node] = []
+        if 0 <= row < len(self._lines):
+            width = len(self._lines[row].encode("utf-8", "surrogateescape"))
+            top = self._tree.root_node.descendant_for_point_range((row, 0), (row, width))
+            while top is not None and top.start_point.row == row and top.parent is not None:
+                top = top.parent  # the construct the line opens, not just its first token
+            stack = [top] if top is not None else []
+            while stack:
+                n = stack.pop()
+                if n.end_point.row < row or n.start_point.row > row:
+                    continue
+                if n.start_point.row == row:
+                    out.append(n)
+                stack.extend(n.children)
+        self._rows[row] = out
+        return out
 
     def line_text(self, line: int) -> str:
         return self._lines[line - 1] if 1 <= line <= len(self._lines) else ""
@@ -499,18 +607,90 @@ def _calls(cursor: ts.QueryCursor, root: ts.Node, data: bytes) -> tuple[Call, ..
         if not callees or not calls:
             continue
         callee, call = callees[0], calls[0]
-        fn = call.child_by_field_name("function") or call.child_by_field_name("constructor")
-        shown = fn if fn is not None else callee
-        text = data[shown.start_byte : min(shown.end_byte, shown.start_byte + 120)]
+        # The callee as written, receiver included (``Pattern.compile``, ``$db->query``): from
+        # the call's start to the end of the callee's name, without ``new``.
+        raw = data[call.start_byte : min(callee.end_byte, call.start_byte + 120)]
+        text = " ".join(raw.decode("utf-8", "replace").split())
+        text = text.removeprefix("new ").lstrip()
         out.append(
             Call(
                 callee.start_point.row + 1,
                 (callee.text or b"").decode("utf-8", "replace"),
-                text.decode("utf-8", "replace"),
+                text,
+                call.end_point.row + 1,
             )
         )
     out.sort(key=lambda c: c.line)
     return tuple(out)
+
+
+_NAME_TYPES = frozenset(
+    {"name", "constant", "word", "instance_variable", "class_variable", "global_variable"}
+)
+# Node types across the grammars, by what they do to control flow (tree-sitter names them after
+# the language's keywords: if_statement, elif_clause, if_expression, unless, rescue, ...).
+_BRANCH = frozenset(
+    {
+        "if",
+        "elif",
+        "else",
+        "unless",
+        "switch",
+        "case",
+        "when",
+        "match",
+        "select",
+        "conditional",
+        "ternary",
+        "boolean",
+        "guard",
+        "elsif",
+        "then",
+    }
+)
+_LOOP = frozenset({"for", "while", "until", "do", "foreach", "loop"})
+_HANDLER = frozenset({"try", "except", "catch", "finally", "rescue", "ensure", "defer", "with"})
+_EXIT = frozenset({"return", "raise", "throw", "break", "continue", "goto", "yield", "exit"})
+_LOGICAL = frozenset({"&&", "||", "??", "and", "or", "not", "!"})
+
+
+def _is_name(node_type: str) -> bool:
+    return node_type.endswith("identifier") or node_type in _NAME_TYPES
+
+
+def _flow_kind(node: ts.Node) -> str | None:
+    if not node.is_named:
+        return None
+    head = node.type.split("_", 1)[0]
+    if head in _EXIT:
+        return "exit"
+    if head in _BRANCH:
+        return "branch"
+    if head in _LOOP:
+        return "loop"
+    if head in _HANDLER and node.type != "with_item":
+        return "handler"
+    if node.type in ("binary_expression", "boolean_operator", "not_operator", "unary_expression"):
+        op = node.child_by_field_name("operator")
+        if op is not None and op.type in _LOGICAL:
+            return "branch"
+        if node.type in ("boolean_operator", "not_operator"):
+            return "branch"
+    return None
+
+
+def _has_exit(node: ts.Node, budget: int = 400) -> bool:
+    """Whether a branch's lines hold a return, raise, throw, break or continue (a guard)."""
+    stack = list(node.children)
+    while stack and budget > 0:
+        budget -= 1
+        n = stack.pop()
+        if n.is_named and n.type.split("_", 1)[0] in _EXIT - {"yield"}:
+            return True
+        if n.type in ("function_definition", "function_declaration", "arrow_function", "lambda"):
+            continue
+        stack.extend(n.children)
+    return False
 
 
 @dataclass(frozen=True, slots=True)

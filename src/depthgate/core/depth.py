@@ -1,0 +1,351 @@
+"""Depth from the code around the change (issue #11 item 3, design §9).
+
+The changed lines rarely say why a change matters; the definition they sit in does. For each side
+of a hunk (new: added lines, old: deleted lines) this module finds, with the syntax layer:
+
+* which changed lines are code at all -- a line that holds only comments, a docstring or string
+  literals is not, and a pair of lines that differ only inside string literals or comments
+  changes no code (:class:`HunkCode`);
+* the **scope** of each changed line: its innermost enclosing function or method, else the
+  top-level statement it belongs to (an Express handler passed to ``app.get``), else the hunk;
+* the **sinks** in that scope, from the per-language catalogues (``data/sinks/*.yaml``, merged
+  with ``classify.sinks``): calls by callee, patterns over code lines, tree-sitter node types;
+* whether the change **reaches** a sink: a changed line is the sink's own line; or it writes a
+  name that the sink's line reads (before the sink); or it is control flow that decides whether
+  the sink runs -- a branch, loop or handler whose extent holds the sink's line, or an exit
+  (``return``, ``raise``, a branch that exits) before it. Anything else (a log message, a
+  renamed unrelated local, a change after the last sink) does not reach it.
+
+Pure: the trees come from :class:`~depthgate.core.syntax.CodeIndex`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from depthgate.core.diff import Hunk, Line, LineKind
+from depthgate.core.languages import Language
+from depthgate.core.routes import SinkRule
+from depthgate.core.syntax import CodeIndex, Definition, Located, Side, SyntaxTree
+
+# Names that say nothing about data: every method has them.
+_STOP_WORDS = (
+    "self this cls super true false none null nil undefined True False None i j k _ e err "
+    "ctx args kwargs $this"
+)
+_STOP = frozenset(_STOP_WORDS.split())
+_SCOPE_CAP = 400  # a top-level statement longer than this is no scope: the hunk is
+_SINK_SPAN_CAP = 20  # lines of a multi-line call read for its arguments
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The code a changed line belongs to on one side, in the file's line numbers."""
+
+    side: Side
+    kind: str  # function | method | class | statement | hunk
+    name: str
+    start: int
+    end: int
+    whole: bool  # parsed from the whole file (True) or from the hunk alone
+
+    def describe(self) -> str:
+        where = "" if self.whole else ", hunk only"
+        lines = f"lines {self.start}-{self.end}{where}"
+        if self.kind in ("function", "method"):
+            return f"{self.kind} {self.name}() ({lines})"
+        if self.kind == "statement":
+            return f"top-level statement ({lines})"
+        if self.kind == "hunk":
+            return f"the hunk's lines ({lines})"
+        return f"{self.kind} {self.name} ({lines})"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "side": self.side,
+            "kind": self.kind,
+            "name": self.name if self.kind not in ("statement", "hunk") else None,
+            "start": self.start,
+            "end": self.end,
+            "whole_file": self.whole,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SinkHit:
+    kind: str  # eval, shell, sql, ... (the catalogue entry's kind)
+    rule: str  # the catalogue entry: python.eval
+    line: int
+    end: int
+    what: str  # "calls eval", "has .innerHTML ="
+    names: frozenset[str]  # the names the sink's lines read (its callee's own names left out)
+
+
+@dataclass(frozen=True, slots=True)
+class SinkReach:
+    hit: SinkHit
+    scope: Scope
+    changed: Line
+    how: str  # "sink changed", "guard changed", "data 'x' changed"
+
+    def detail(self) -> str:
+        sign = "-" if self.changed.kind is LineKind.DELETED else "+"
+        no = self.changed.old_no if self.changed.kind is LineKind.DELETED else self.changed.new_no
+        owner = (
+            f"enclosing {self.scope.name}()"
+            if self.scope.kind in ("function", "method")
+            else f"enclosing {self.scope.describe()}"
+        )
+        old = " (old side)" if self.scope.side == "old" else ""
+        return f"{owner}{old} {self.hit.what} (line {self.hit.line}); {self.how} on {sign}{no}"
+
+
+class SinkCatalogue:
+    """The ``classify.sinks`` rules of one config, compiled per language."""
+
+    def __init__(self, rules: Mapping[str, SinkRule]) -> None:
+        self._by_lang: dict[Language, list[_CompiledSink]] = {}
+        for name, rule in rules.items():
+            compiled = _CompiledSink.build(name, rule)
+            for lang in rule.languages:
+                self._by_lang.setdefault(lang, []).append(compiled)
+
+    def for_language(self, language: Language) -> list[_CompiledSink]:
+        return self._by_lang.get(language, [])
+
+
+@dataclass(frozen=True)
+class _CompiledSink:
+    name: str
+    kind: str
+    bare: frozenset[str]  # called by this name alone
+    dotted: tuple[str, ...]  # written with this receiver
+    methods: frozenset[str]  # a method of this name, any receiver
+    regex: re.Pattern[str] | None
+    nodes: frozenset[str]
+
+    @classmethod
+    def build(cls, name: str, rule: SinkRule) -> _CompiledSink:
+        bare, dotted, methods = set(), [], set()
+        for call in rule.calls:
+            c = _normal(call)
+            if c.startswith(".") and len(c) > 1:
+                methods.add(c[1:])
+            elif "." in c.strip("."):
+                dotted.append(c)
+            else:
+                bare.add(c)
+        joined = "|".join(_scoped(p) for p in rule.patterns)
+        return cls(
+            name,
+            rule.kind,
+            frozenset(bare),
+            tuple(dotted),
+            frozenset(methods),
+            re.compile(joined) if joined else None,
+            frozenset(rule.nodes),
+        )
+
+    def matches_call(self, name: str, text: str) -> bool:
+        t = _normal(text)
+        if t in self.bare:
+            return True
+        if "." in t and name in self.methods:
+            return True
+        return any(t == d or t.endswith("." + d) for d in self.dotted)
+
+
+def _scoped(pattern: str) -> str:
+    """A leading ``(?i)`` made ``(?i:...)``, so that patterns join with ``|``."""
+    m = re.match(r"^\(\?([aiLmsux]+)\)", pattern)
+    return f"(?{m.group(1)}:{pattern[m.end() :]})" if m else f"(?:{pattern})"
+
+
+def _normal(callee: str) -> str:
+    """``$db->query``, ``Command::new``, ``a?.b`` -> ``db.query``, ``Command.new``, ``a.b``."""
+    return callee.replace("->", ".").replace("::", ".").replace("?.", ".").lstrip("$\\")
+
+
+@dataclass
+class HunkCode:
+    """What the syntax layer says about a hunk's changed lines."""
+
+    located: dict[Side, Located]
+    code: list[Line]  # changed lines that hold code
+    quiet: list[Line]  # changed lines that hold only comments, docstrings or strings
+    strings_only: bool  # the code is the same on both sides but for strings and comments
+    flow: Line | None  # the first changed line of code that is control flow
+
+    @property
+    def parsed(self) -> bool:
+        return bool(self.located)
+
+
+def hunk_code(hunk: Hunk, language: Language, index: CodeIndex) -> HunkCode | None:
+    """The hunk's changed lines as the syntax layer reads them; None without a grammar."""
+    located: dict[Side, Located] = {}
+    code: list[Line] = []
+    quiet: list[Line] = []
+    masked: dict[LineKind, list[str]] = {LineKind.ADDED: [], LineKind.DELETED: []}
+    flow: Line | None = None
+    for ln in hunk.lines:
+        if ln.kind is LineKind.CONTEXT or not ln.text.strip():
+            continue
+        side: Side = "new" if ln.kind is LineKind.ADDED else "old"
+        if side not in located:
+            loc = index.locate(hunk, side, language)
+            if loc is None:
+                return None
+            located[side] = loc
+        loc = located[side]
+        n = _file_line(ln)
+        if not loc.is_code_line(n):
+            quiet.append(ln)
+            continue
+        code.append(ln)
+        masked[ln.kind].append("".join(loc.tree.code_text(n - loc.offset).split()))
+        if flow is None and loc.tree.flow(n - loc.offset):
+            flow = ln
+    strings_only = bool(
+        masked[LineKind.ADDED]
+        and masked[LineKind.DELETED]
+        and "".join(masked[LineKind.ADDED]) == "".join(masked[LineKind.DELETED])
+    )
+    return HunkCode(located, code, quiet, strings_only, flow)
+
+
+def _file_line(ln: Line) -> int:
+    n = ln.old_no if ln.kind is LineKind.DELETED else ln.new_no
+    assert n is not None
+    return n
+
+
+def scope_of(loc: Located, line: int, side: Side, hunk: Hunk) -> Scope:
+    """The innermost function or method around ``line``; else the top-level statement; else the
+    hunk's own lines on that side."""
+    for d in loc.enclosing(line):
+        if d.kind != "class":
+            return _scope(d, loc, side)
+    span = loc.tree.statement_span(line - loc.offset)
+    if span is not None and span[1] - span[0] < _SCOPE_CAP:
+        return Scope(
+            side, "statement", "statement", span[0] + loc.offset, span[1] + loc.offset, loc.whole
+        )
+    start = hunk.new_start if side == "new" else hunk.old_start
+    count = hunk.new_lines if side == "new" else hunk.old_lines
+    return Scope(side, "hunk", "hunk", start, start + max(count, 1) - 1, loc.whole)
+
+
+def _scope(d: Definition, loc: Located, side: Side) -> Scope:
+    return Scope(side, d.kind, d.name, d.start + loc.offset, d.end + loc.offset, loc.whole)
+
+
+def enclosing_scopes(hunk: Hunk, code: HunkCode) -> dict[Side, Scope]:
+    """Per side, the scope of the first changed line on it (what ``plan`` shows)."""
+    out: dict[Side, Scope] = {}
+    for ln in [*code.code, *code.quiet]:
+        side: Side = "new" if ln.kind is LineKind.ADDED else "old"
+        if side in code.located and (side not in out or out[side].kind in _NOT_DEFINITIONS):
+            out[side] = scope_of(code.located[side], _file_line(ln), side, hunk)
+    return out
+
+
+_NOT_DEFINITIONS = ("statement", "hunk")
+
+
+class SinkFinder:
+    """Sinks per scope, found once per (tree, scope) and shared by a file's hunks."""
+
+    def __init__(self, catalogue: SinkCatalogue) -> None:
+        self.catalogue = catalogue
+        self._cache: dict[tuple[int, int, int], tuple[SinkHit, ...]] = {}
+
+    def sinks(self, loc: Located, scope: Scope, language: Language) -> tuple[SinkHit, ...]:
+        key = (id(loc.tree), scope.start - loc.offset, scope.end - loc.offset)
+        if key not in self._cache:
+            self._cache[key] = tuple(self._find(loc, key[1], key[2], language))
+        return self._cache[key]
+
+    def _find(self, loc: Located, start: int, end: int, language: Language) -> Iterable[SinkHit]:
+        rules = self.catalogue.for_language(language)
+        if not rules:
+            return
+        tree, off = loc.tree, loc.offset
+        for call in tree.calls_in(start, end):
+            for rule in rules:
+                if rule.matches_call(call.name, call.text):
+                    last = min(max(call.end, call.line), call.line + _SINK_SPAN_CAP)
+                    names = _names(tree, call.line, last) - set(re.findall(r"[\w$]+", call.text))
+                    yield SinkHit(
+                        rule.kind,
+                        rule.name,
+                        call.line + off,
+                        last + off,
+                        f"calls {call.text}",
+                        frozenset(names),
+                    )
+                    break
+        for rule in rules:
+            if rule.regex is not None:
+                for n in range(start, end + 1):
+                    m = rule.regex.search(tree.line_text(n))
+                    if m is not None and tree.is_code_line(n):
+                        shown = m.group(0).strip()[:40]
+                        yield SinkHit(
+                            rule.kind,
+                            rule.name,
+                            n + off,
+                            n + off,
+                            f"has {shown!r}",
+                            frozenset(_names(tree, n, n)),
+                        )
+            for n in tree.node_lines(rule.nodes, start, end):
+                yield SinkHit(
+                    rule.kind,
+                    rule.name,
+                    n + off,
+                    n + off,
+                    "has a regular expression literal"
+                    if "regex" in rule.nodes
+                    else f"has {'/'.join(sorted(rule.nodes))}",
+                    frozenset(_names(tree, n, n)),
+                )
+
+
+def _names(tree: SyntaxTree, start: int, end: int) -> set[str]:
+    out: set[str] = set()
+    for n in range(start, end + 1):
+        out |= tree.identifiers(n)
+    return out - _STOP
+
+
+def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) -> SinkReach | None:
+    """The first sink the change reaches (see the module's docstring), or None."""
+    for ln in code.code:
+        side: Side = "new" if ln.kind is LineKind.ADDED else "old"
+        loc = code.located[side]
+        n = _file_line(ln)
+        scope = scope_of(loc, n, side, hunk)
+        hits = finder.sinks(loc, scope, language)
+        if not hits:
+            continue
+        tree_line = n - loc.offset
+        for hit in hits:
+            if hit.line <= n <= hit.end:
+                return SinkReach(hit, scope, ln, "sink changed")
+        if code.strings_only:
+            continue  # a string changed outside the sink's own line reaches it through no name
+        flows = loc.tree.flow(tree_line)
+        for hit in hits:
+            if n > hit.end:
+                continue
+            for f in flows:
+                inside = f.start + loc.offset <= hit.line <= f.end + loc.offset
+                if (f.kind != "exit" and inside) or (f.exits and not inside):
+                    return SinkReach(hit, scope, ln, "guard changed")
+            shared = (loc.tree.identifiers(tree_line) - _STOP) & hit.names
+            if shared:
+                return SinkReach(hit, scope, ln, f"data {sorted(shared)[0]!r} changed")
+    return None
