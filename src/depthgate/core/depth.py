@@ -36,6 +36,13 @@ _STOP_WORDS = (
     "ctx args kwargs $this"
 )
 _STOP = frozenset(_STOP_WORDS.split())
+# Words and operators without which a line has no control flow in any of the grammars: only a
+# line with one is asked of the parser (which then decides).
+_MAY_FLOW = re.compile(
+    r"(?<![\w$])(if|elif|elsif|else|unless|for|foreach|while|until|do|loop|switch|case|when|match|"
+    r"select|try|except|catch|finally|rescue|ensure|defer|with|return|raise|throw|break|continue|"
+    r"goto|yield|exit|and|or|not|then)(?![\w$])|&&|\|\||\?|!"
+)
 _SCOPE_CAP = 400  # a top-level statement longer than this is no scope: the hunk is
 _SINK_SPAN_CAP = 20  # lines of a multi-line call read for its arguments
 
@@ -111,9 +118,60 @@ class SinkCatalogue:
             compiled = _CompiledSink.build(name, rule)
             for lang in rule.languages:
                 self._by_lang.setdefault(lang, []).append(compiled)
+        # every pattern of a language in one expression, a named group per rule: one search a
+        # line finds which rule matches
+        self._patterns: dict[Language, re.Pattern[str]] = {}
+        self._joinless: set[Language] = set()
+        self._by_callee: dict[Language, dict[str, list[_CompiledSink]]] = {}
+        for lang, compiled_rules in self._by_lang.items():
+            parts = [
+                f"(?P<r{i}>{r.regex.pattern})"
+                for i, r in enumerate(compiled_rules)
+                if r.regex is not None
+            ]
+            try:
+                if parts:
+                    self._patterns[lang] = re.compile("|".join(parts))
+            except re.error:  # a back-reference renumbered by the join: no joined expression
+                self._joinless.add(lang)
 
     def for_language(self, language: Language) -> list[_CompiledSink]:
         return self._by_lang.get(language, [])
+
+    def for_callee(self, language: Language, name: str) -> list[_CompiledSink]:
+        """The rules that may match a call of ``name`` (its last name): one dict lookup a call."""
+        if language not in self._by_callee:
+            index: dict[str, list[_CompiledSink]] = {}
+            for r in self.for_language(language):
+                for key in {*(b.rsplit(".", 1)[-1] for b in r.bare), *r.methods, *r.dotted}:
+                    if r not in index.setdefault(key, []):
+                        index[key].append(r)
+            self._by_callee[language] = index
+        return self._by_callee[language].get(name, [])
+
+    def patterns(self, language: Language) -> re.Pattern[str] | None:
+        return self._patterns.get(language)
+
+    @property
+    def joinless(self) -> set[Language]:
+        return self._joinless
+
+
+def _first_pattern(
+    joined: re.Pattern[str] | None, rules: list[_CompiledSink], text: str
+) -> tuple[_CompiledSink, re.Match[str]] | None:
+    """The first rule whose patterns match ``text``, by the joined expression when there is one."""
+    if joined is not None:
+        m = joined.search(text)
+        if m is None or m.lastgroup is None:
+            return None
+        return rules[int(m.lastgroup[1:])], m
+    for rule in rules:
+        if rule.regex is not None:
+            m = rule.regex.search(text)
+            if m is not None:
+                return rule, m
+    return None
 
 
 @dataclass(frozen=True)
@@ -121,20 +179,22 @@ class _CompiledSink:
     name: str
     kind: str
     bare: frozenset[str]  # called by this name alone
-    dotted: tuple[str, ...]  # written with this receiver
+    dotted: Mapping[str, tuple[str, ...]]  # written with this receiver, by last name
     methods: frozenset[str]  # a method of this name, any receiver
     regex: re.Pattern[str] | None
     nodes: frozenset[str]
 
     @classmethod
     def build(cls, name: str, rule: SinkRule) -> _CompiledSink:
-        bare, dotted, methods = set(), [], set()
+        bare, methods = set(), set()
+        dotted: dict[str, tuple[str, ...]] = {}
         for call in rule.calls:
             c = _normal(call)
             if c.startswith(".") and len(c) > 1:
                 methods.add(c[1:])
             elif "." in c.strip("."):
-                dotted.append(c)
+                last = c.rsplit(".", 1)[1]
+                dotted[last] = (*dotted.get(last, ()), c)
             else:
                 bare.add(c)
         joined = "|".join(_scoped(p) for p in rule.patterns)
@@ -142,19 +202,19 @@ class _CompiledSink:
             name,
             rule.kind,
             frozenset(bare),
-            tuple(dotted),
+            dotted,
             frozenset(methods),
             re.compile(joined) if joined else None,
             frozenset(rule.nodes),
         )
 
     def matches_call(self, name: str, text: str) -> bool:
-        t = _normal(text)
-        if t in self.bare:
+        """``text`` is the callee as written, already :func:`_normal`."""
+        if text in self.bare:
             return True
-        if "." in t and name in self.methods:
+        if name in self.methods and "." in text:
             return True
-        return any(t == d or t.endswith("." + d) for d in self.dotted)
+        return any(text == d or text.endswith("." + d) for d in self.dotted.get(name, ()))
 
 
 def _scoped(pattern: str) -> str:
@@ -205,8 +265,9 @@ def hunk_code(hunk: Hunk, language: Language, index: CodeIndex) -> HunkCode | No
             quiet.append(ln)
             continue
         code.append(ln)
-        masked[ln.kind].append("".join(loc.tree.code_text(n - loc.offset).split()))
-        if flow is None and loc.tree.flow(n - loc.offset):
+        text = loc.tree.code_text(n - loc.offset)
+        masked[ln.kind].append("".join(text.split()))
+        if flow is None and _MAY_FLOW.search(text) and loc.tree.flow(n - loc.offset):
             flow = ln
     strings_only = bool(
         masked[LineKind.ADDED]
@@ -228,7 +289,8 @@ def scope_of(loc: Located, line: int, side: Side, hunk: Hunk) -> Scope:
     for d in loc.enclosing(line):
         if d.kind != "class":
             return _scope(d, loc, side)
-    span = loc.tree.statement_span(line - loc.offset)
+    # In a fragment the top level is only the hunk's: one scope for all of it.
+    span = loc.tree.statement_span(line - loc.offset) if loc.whole else None
     if span is not None and span[1] - span[0] < _SCOPE_CAP:
         return Scope(
             side, "statement", "statement", span[0] + loc.offset, span[1] + loc.offset, loc.whole
@@ -274,8 +336,10 @@ class SinkFinder:
             return
         tree, off = loc.tree, loc.offset
         for call in tree.calls_in(start, end):
-            for rule in rules:
-                if rule.matches_call(call.name, call.text):
+            candidates = self.catalogue.for_callee(language, call.name)
+            text = _normal(call.text) if candidates else ""
+            for rule in candidates:
+                if rule.matches_call(call.name, text):
                     last = min(max(call.end, call.line), call.line + _SINK_SPAN_CAP)
                     names = _names(tree, call.line, last) - set(re.findall(r"[\w$]+", call.text))
                     yield SinkHit(
@@ -287,20 +351,22 @@ class SinkFinder:
                         frozenset(names),
                     )
                     break
+        joined = self.catalogue.patterns(language)
+        if joined is not None or language in self.catalogue.joinless:
+            for n in range(start, end + 1):
+                found = _first_pattern(joined, rules, tree.line_text(n))
+                if found is None or not tree.is_code_line(n):
+                    continue
+                rule, m = found
+                yield SinkHit(
+                    rule.kind,
+                    rule.name,
+                    n + off,
+                    n + off,
+                    f"has {m.group(0).strip()[:40]!r}",
+                    frozenset(_names(tree, n, n)),
+                )
         for rule in rules:
-            if rule.regex is not None:
-                for n in range(start, end + 1):
-                    m = rule.regex.search(tree.line_text(n))
-                    if m is not None and tree.is_code_line(n):
-                        shown = m.group(0).strip()[:40]
-                        yield SinkHit(
-                            rule.kind,
-                            rule.name,
-                            n + off,
-                            n + off,
-                            f"has {shown!r}",
-                            frozenset(_names(tree, n, n)),
-                        )
             for n in tree.node_lines(rule.nodes, start, end):
                 yield SinkHit(
                     rule.kind,

@@ -18,6 +18,7 @@ values out. Line numbers are 1-based, as in diffs.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -87,6 +88,7 @@ class SyntaxTree:
         self._data = data
         self._lines = text.split("\n")
         self._compiled = _compiled(key)
+        self._key = key
         self._calls: dict[tuple[int, int], tuple[Call, ...]] = {}
         self._quiet: dict[int, list[tuple[int, int]]] = {}
         self._rows: dict[int, list[ts.Node]] = {}
@@ -118,9 +120,24 @@ class SyntaxTree:
 
     def enclosing(self, line: int) -> tuple[Definition, ...]:
         """The definitions that contain ``line``, innermost first."""
-        return tuple(
-            d for d in sorted(self.definitions, key=lambda d: -d.start) if d.start <= line <= d.end
-        )
+        defs = self.definitions
+        at = bisect.bisect_right(self._starts, line) - 1
+        # the innermost is the latest-starting definition that still reaches the line; the
+        # others are its parents
+        while at >= 0 and defs[at].end < line:
+            at -= 1
+        out = []
+        index: int | None = at if at >= 0 else None
+        while index is not None:
+            d = defs[index]
+            if d.start <= line <= d.end:
+                out.append(d)
+            index = d.parent
+        return tuple(out)
+
+    @cached_property
+    def _starts(self) -> list[int]:
+        return [d.start for d in self.definitions]
 
     def innermost(self, line: int) -> Definition | None:
         found = self.enclosing(line)
@@ -199,31 +216,32 @@ class SyntaxTree:
 
     def node_lines(self, types: frozenset[str], start: int, end: int) -> tuple[int, ...]:
         """The lines in ``start..end`` where a node of one of ``types`` starts (a regular
-        expression literal, a JSX attribute, ...)."""
-        if not types:
+        expression literal, a subshell, ...). Types the grammar does not have match nothing."""
+        query = _node_query(self._key, tuple(sorted(types)))
+        if query is None:
             return ()
-        out: set[int] = set()
-        stack = [self._tree.root_node]
-        while stack:
-            n = stack.pop()
-            if n.end_point.row + 1 < start or n.start_point.row + 1 > end:
-                continue
-            if n.type in types and start <= n.start_point.row + 1 <= end:
-                out.add(n.start_point.row + 1)
-            stack.extend(n.children)
-        return tuple(sorted(out))
+        cursor = ts.QueryCursor(query)
+        cursor.set_point_range((max(start - 1, 0), 0), (end, 0))
+        rows = {n.start_point.row + 1 for n in cursor.captures(self._tree.root_node).get("n", [])}
+        return tuple(sorted(r for r in rows if start <= r <= end))
 
     def statement_span(self, line: int) -> tuple[int, int] | None:
         """(first, last) line of the top-level statement that holds ``line``, or None."""
-        row = line - 1
-        for node in self._tree.root_node.children:
-            if node.start_point.row <= row <= node.end_point.row:
-                if node.type in self._compiled.grammar.comments:
-                    return None
-                return node.start_point.row + 1, node.end_point.row + 1
-            if node.start_point.row > row:
-                break
+        starts, spans = self._top_level
+        at = bisect.bisect_right(starts, line) - 1
+        if at >= 0 and spans[at][0] <= line <= spans[at][1]:
+            return spans[at]
         return None
+
+    @cached_property
+    def _top_level(self) -> tuple[list[int], list[tuple[int, int]]]:
+        comments = self._compiled.grammar.comments
+        spans = [
+            (n.start_point.row + 1, n.end_point.row + 1)
+            for n in self._tree.root_node.children
+            if n.type not in comments
+        ]
+        return [a for a, _ in spans], spans
 
     def _row_nodes(self, row: int) -> list[ts.Node]:
         """Every node (named or not) that starts on ``row``: a line's tokens and constructs."""
@@ -519,6 +537,20 @@ def _compiled(key: str) -> _Compiled:
         ts.Query(lang, quiet),
         grammar,
     )
+
+
+@cache
+def _node_query(key: str, types: tuple[str, ...]) -> ts.Query | None:
+    """One query for nodes of these types, or None when the grammar has none of them."""
+    lang = _compiled(key).language
+    known = []
+    for t in types:
+        try:
+            ts.Query(lang, f"({t}) @n")
+        except (ts.QueryError, NameError, ValueError):
+            continue
+        known.append(f"({t}) @n")
+    return ts.Query(lang, " ".join(known)) if known else None
 
 
 def grammar_key(language: Language, path: str = "") -> str | None:
