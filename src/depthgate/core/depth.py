@@ -388,8 +388,10 @@ def _names(tree: SyntaxTree, start: int, end: int) -> set[str]:
 
 
 def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) -> SinkReach | None:
-    """The first sink the change reaches (see the module's docstring), or None."""
-    for ln in code.code:
+    """The first sink the change reaches (see the module's docstring), or None. The new side
+    is asked first: what the change makes of the code."""
+    ordered = sorted(code.code, key=lambda ln: ln.kind is not LineKind.ADDED)
+    for ln in ordered:
         side: Side = "new" if ln.kind is LineKind.ADDED else "old"
         loc = code.located[side]
         n = _file_line(ln)

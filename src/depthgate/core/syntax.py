@@ -683,6 +683,8 @@ _BRANCH = frozenset(
 _LOOP = frozenset({"for", "while", "until", "do", "foreach", "loop"})
 _HANDLER = frozenset({"try", "except", "catch", "finally", "rescue", "ensure", "defer", "with"})
 _EXIT = frozenset({"return", "raise", "throw", "break", "continue", "goto", "yield", "exit"})
+_EXIT_CALLS = frozenset({b"raise", b"fail", b"abort", b"exit", b"return", b"die"})
+_EXIT_CALL_NODES = frozenset({"identifier", "word"})
 _LOGICAL = frozenset({"&&", "||", "??", "and", "or", "not", "!"})
 
 
@@ -719,6 +721,8 @@ def _has_exit(node: ts.Node, budget: int = 400) -> bool:
         n = stack.pop()
         if n.is_named and n.type.split("_", 1)[0] in _EXIT - {"yield"}:
             return True
+        if n.child_count == 0 and n.text in _EXIT_CALLS and n.type in _EXIT_CALL_NODES:
+            return True  # exits that are calls or commands: Ruby's raise, the shell's return
         if n.type in ("function_definition", "function_declaration", "arrow_function", "lambda"):
             continue
         stack.extend(n.children)
