@@ -108,7 +108,7 @@ GUARDED = {
         "deep.sink.path: enclosing read() calls",
     ),
     "app/models/report.rb": (
-        "class Report\n  def self.sorted(column)\n"
+        "class Report\n  def self.sorted(column)\n"  # noqa: S608 - the Ruby code under test, not a query
         "    raise ArgumentError unless ALLOWED.include?(column)\n"
         + "".join(f"    v{i} = step({i})\n" for i in range(10))
         + '    find_by_sql("SELECT * FROM reports ORDER BY #{column}")\n  end\nend\n',
@@ -133,7 +133,7 @@ GUARDED = {
         "      return BadRequest();\n"
         "    }\n"
         + "".join(f"    var v{i} = Step({i});\n" for i in range(10))
-        + '    return PhysicalFile(Path.Combine(Root, name), "application/octet-stream");\n  }\n}\n',
+        + '    return PhysicalFile(Path.Combine(Root, name), "text/plain");\n  }\n}\n',
         '    if (name.Contains("..")) {',
         "    if (name.Length == 0) {",
         "deep.sink.path: enclosing Get() calls",
@@ -171,7 +171,8 @@ def test_a_guard_changed_in_front_of_a_sink_goes_deep_with_source(
     d = decide(classifier, path, text, text.replace(before, after))
     assert d.tier is Tier.DEEP
     assert sink_reason(d).startswith(reason)
-    assert d.enclosing and d.enclosing[0].kind in ("function", "method")
+    assert d.enclosing
+    assert d.enclosing[0].kind in ("function", "method")
     assert d.enclosing[0].whole
 
 
@@ -190,7 +191,8 @@ def test_a_log_message_or_an_unrelated_local_beside_a_sink_is_not_deep(
         classifier, "calc/evaluate.py", text, text.replace('"refused"', '"refused: not arithmetic"')
     )
     assert message.tier is Tier.FAST
-    assert message.decided_by is not None and message.decided_by.rule == "fast.strings_only"
+    assert message.decided_by is not None
+    assert message.decided_by.rule == "fast.strings_only"
     rename = decide(
         classifier,
         "calc/evaluate.py",
@@ -246,7 +248,8 @@ def test_control_flow_is_the_parsers(classifier: Classifier) -> None:
     d = decide(
         classifier, "svc/a.py", "def f(x):\n    return x\n", "def f(x):\n    return x or 0\n"
     )
-    assert d.decided_by is not None and d.decided_by.rule == "logic.control_flow"
+    assert d.decided_by is not None
+    assert d.decided_by.rule == "logic.control_flow"
 
 
 # --- the examples of the issue -----------------------------------------------------------------

@@ -437,7 +437,7 @@ class Classifier:
         if f.kind is FileKind.SYMLINK:
             reasons.append(self._symlink_reason(hunk))
         reasons.extend(_pattern_reasons(code_view, matchers))
-        if code is not None and code.code:
+        if code is not None and code.code and all(r.tier != "deep" for r in reasons):
             reach = reaches(hunk, lang, code, finder)
             if reach is not None:
                 reasons.append(Reason(f"deep.sink.{reach.hit.kind}", "deep", reach.detail()))

@@ -16,9 +16,9 @@ from depthgate.core.diff import Diff, FileDiff, Hunk, file_to_dict
 from depthgate.core.languages import detect
 from depthgate.core.pack import Packing, Task, pack
 from depthgate.core.routes import LoadedConfig, Tier
-from depthgate.core.wording import plural
 from depthgate.core.source import DIFF_ONLY, Sources
 from depthgate.core.syntax import CodeIndex
+from depthgate.core.wording import plural
 
 
 @dataclass(frozen=True)
