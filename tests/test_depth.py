@@ -14,8 +14,9 @@ import pytest
 
 from depthgate.core.classify import Classifier, HunkDecision
 from depthgate.core.diff import parse_diff
+from depthgate.core.errors import ConfigError
 from depthgate.core.plan import build_plan, plan_to_dict, render_text
-from depthgate.core.routes import ConfigError, LoadedConfig, Tier, parse_config
+from depthgate.core.routes import LoadedConfig, Tier, parse_config
 from depthgate.core.source import FileSource, SourceMode, Sources
 from depthgate.core.syntax import CodeIndex
 
