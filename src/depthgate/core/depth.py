@@ -250,6 +250,7 @@ def hunk_code(hunk: Hunk, language: Language, index: CodeIndex) -> HunkCode | No
     quiet: list[Line] = []
     masked: dict[LineKind, list[str]] = {LineKind.ADDED: [], LineKind.DELETED: []}
     flow: Line | None = None
+    read: set[Side] = set()
     for ln in hunk.lines:
         if ln.kind is LineKind.CONTEXT or not ln.text.strip():
             continue
@@ -261,6 +262,11 @@ def hunk_code(hunk: Hunk, language: Language, index: CodeIndex) -> HunkCode | No
             located[side] = loc
         loc = located[side]
         n = _file_line(ln)
+        if side not in read:
+            first = hunk.new_start if side == "new" else hunk.old_start
+            count = hunk.new_lines if side == "new" else hunk.old_lines
+            loc.tree.read_lines(first - loc.offset, first + count - loc.offset)
+            read.add(side)
         if not loc.is_code_line(n):
             quiet.append(ln)
             continue
@@ -352,20 +358,22 @@ class SinkFinder:
                     )
                     break
         joined = self.catalogue.patterns(language)
-        if joined is not None or language in self.catalogue.joinless:
-            for n in range(start, end + 1):
-                found = _first_pattern(joined, rules, tree.line_text(n))
-                if found is None or not tree.is_code_line(n):
+        if joined is not None:
+            # one search over the scope's text, not one per line
+            text = "\n".join(tree.line_text(n) for n in range(start, end + 1))
+            seen: set[int] = set()
+            for m in joined.finditer(text):
+                n = start + text.count("\n", 0, m.start())
+                if n in seen or m.lastgroup is None or not tree.is_code_line(n):
                     continue
-                rule, m = found
-                yield SinkHit(
-                    rule.kind,
-                    rule.name,
-                    n + off,
-                    n + off,
-                    f"has {m.group(0).strip()[:40]!r}",
-                    frozenset(_names(tree, n, n)),
-                )
+                seen.add(n)
+                rule = rules[int(m.lastgroup[1:])]
+                yield _pattern_hit_of(rule, tree, n, off, m)
+        elif language in self.catalogue.joinless:
+            for n in range(start, end + 1):
+                found = _first_pattern(None, rules, tree.line_text(n))
+                if found is not None and tree.is_code_line(n):
+                    yield _pattern_hit_of(found[0], tree, n, off, found[1])
         for rule in rules:
             for n in tree.node_lines(rule.nodes, start, end):
                 yield SinkHit(
@@ -378,6 +386,19 @@ class SinkFinder:
                     else f"has {'/'.join(sorted(rule.nodes))}",
                     frozenset(_names(tree, n, n)),
                 )
+
+
+def _pattern_hit_of(
+    rule: _CompiledSink, tree: SyntaxTree, n: int, off: int, m: re.Match[str]
+) -> SinkHit:
+    return SinkHit(
+        rule.kind,
+        rule.name,
+        n + off,
+        n + off,
+        f"has {m.group(0).strip()[:40]!r}",
+        frozenset(_names(tree, n, n)),
+    )
 
 
 def _names(tree: SyntaxTree, start: int, end: int) -> set[str]:

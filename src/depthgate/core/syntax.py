@@ -268,21 +268,27 @@ class SyntaxTree:
         return self._lines[line - 1] if 1 <= line <= len(self._lines) else ""
 
     def _quiet_spans(self, line: int) -> list[tuple[int, int]]:
-        if line in self._quiet:
-            return self._quiet[line]
-        row = line - 1
+        if line not in self._quiet:
+            self.read_lines(line, line)
+        return self._quiet[line]
+
+    def read_lines(self, start: int, end: int) -> None:
+        """Find the comments and strings of lines ``start..end`` in one query (a hunk's lines
+        are asked about one by one; one query for all of them is cheaper)."""
+        rows = range(max(start - 1, 0), min(end, len(self._lines)))
+        if not rows:
+            return
+        spans: dict[int, list[tuple[int, int]]] = {r: [] for r in rows}
         cursor = ts.QueryCursor(self._compiled.quiet)
-        cursor.set_point_range((row, 0), (row + 1, 0))
-        spans = []
+        cursor.set_point_range((rows.start, 0), (rows.stop, 0))
         for node in cursor.captures(self._tree.root_node).get("quiet", []):
             (r0, c0), (r1, c1) = node.start_point, node.end_point
-            if not r0 <= row <= r1:
-                continue
-            a = self._col(row, c0) if row == r0 else 0
-            b = self._col(row, c1) if row == r1 else len(self._lines[row])
-            spans.append((a, b))
-        self._quiet[line] = spans
-        return spans
+            for row in range(max(r0, rows.start), min(r1, rows.stop - 1) + 1):
+                a = self._col(row, c0) if row == r0 else 0
+                b = self._col(row, c1) if row == r1 else len(self._lines[row])
+                spans[row].append((a, b))
+        for row, found in spans.items():
+            self._quiet.setdefault(row + 1, found)
 
     def _col(self, row: int, byte_col: int) -> int:
         """tree-sitter's columns are byte offsets; the line's text is str."""
