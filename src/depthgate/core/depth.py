@@ -434,7 +434,7 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
                 inside = f.start + loc.offset <= hit.line <= f.end + loc.offset
                 if (f.kind != "exit" and inside) or (f.exits and not inside):
                     return SinkReach(hit, scope, ln, "guard changed")
-            shared = (loc.tree.identifiers(tree_line) - _STOP) & hit.names
+            shared = (loc.tree.assigned(tree_line) - _STOP) & hit.names
             if shared:
                 return SinkReach(hit, scope, ln, f"data {sorted(shared)[0]!r} changed")
     return None

@@ -202,6 +202,34 @@ class SyntaxTree:
             if n.child_count == 0 and _is_name(n.type)
         )
 
+    def assigned(self, line: int) -> frozenset[str]:
+        """The names a line writes: assignment targets, declared variables, loop variables and,
+        on a definition's first line, its parameters. A line that only reads a name does not
+        change the data behind it."""
+        out: set[str] = set()
+        for n in self._row_nodes(line - 1):
+            if not n.is_named:
+                continue
+            target = None
+            if n.type in _BINDERS or "assignment" in n.type or n.type.endswith("declarator"):
+                target = (
+                    n.child_by_field_name("left")
+                    or n.child_by_field_name("name")
+                    or n.child_by_field_name("pattern")
+                    or n.child_by_field_name("target")
+                )
+            elif n.type in _PARAMETER_LISTS:
+                target = n
+            if target is None:
+                continue
+            stack = [target]
+            while stack:
+                t = stack.pop()
+                if t.child_count == 0 and _is_name(t.type):
+                    out.add((t.text or b"").decode("utf-8", "replace"))
+                stack.extend(t.children)
+        return frozenset(out)
+
     def flow(self, line: int) -> tuple[Flow, ...]:
         """The control-flow constructs that start on a line (see :class:`Flow`)."""
         out = []
@@ -689,6 +717,34 @@ _BRANCH = frozenset(
 _LOOP = frozenset({"for", "while", "until", "do", "foreach", "loop"})
 _HANDLER = frozenset({"try", "except", "catch", "finally", "rescue", "ensure", "defer", "with"})
 _EXIT = frozenset({"return", "raise", "throw", "break", "continue", "goto", "yield", "exit"})
+# Nodes that bind names (besides every *assignment* and *declarator* node type).
+_BINDERS = frozenset(
+    {
+        "for_statement",
+        "for_in_statement",
+        "for_in_clause",
+        "short_var_declaration",
+        "let_declaration",
+        "range_clause",
+        "foreach_statement",
+        "catch_clause",
+        "with_item",
+        "variable_declaration",
+        "local_variable_declaration",
+        "const_declaration",
+        "var_spec",
+    }
+)
+_PARAMETER_LISTS = frozenset(
+    {
+        "parameters",
+        "formal_parameters",
+        "parameter_list",
+        "method_parameters",
+        "lambda_parameters",
+        "block_parameters",
+    }
+)
 _EXIT_CALLS = frozenset({b"raise", b"fail", b"abort", b"exit", b"return", b"die"})
 _EXIT_CALL_NODES = frozenset({"identifier", "word"})
 _LOGICAL = frozenset({"&&", "||", "??", "and", "or", "not", "!"})
