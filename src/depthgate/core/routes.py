@@ -434,7 +434,7 @@ def sink_defaults() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, languages in SINK_FILES.items():
         text = packaged_text(f"sinks/{name}.yaml")
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        data = load_yaml(text, f"sinks/{name}.yaml")
         assert isinstance(data, dict)
         for kind, rule in data.items():
             out[f"{name}.{kind}"] = {"kind": kind, "languages": list(languages), **rule}
