@@ -56,10 +56,15 @@ class Harness:
         """Change the config's hash (as a new commit on the default branch would)."""
         self.config = replace(self.config, sha256=self.config.sha256[:-8] + extra[:8].rjust(8))
 
-    def deliver(self, payload: dict[str, Any] | None = None, delivery: str | None = None) -> str:
+    def deliver(
+        self,
+        payload: dict[str, Any] | None = None,
+        delivery: str | None = None,
+        event: str = "pull_request",
+    ) -> str:
         self.seq += 1
         payload = payload or pr_payload()
-        spec = job_spec("pull_request", delivery or f"d-{self.seq}", payload)
+        spec = job_spec(event, delivery or f"d-{self.seq}", payload)
         return self.queue.accept(spec, json.dumps(payload).encode(), self.clock()).value
 
     def drain(self, limit: int = 200) -> list[str]:

@@ -455,3 +455,84 @@ def test_a_hostile_yaml_config_fails_the_check_run_at_once(
     assert message in summary
     # failed for good on the first attempt (no retry can fix a config): read once, in one query
     assert len([r for r in world.gh.requests if r.path == "/graphql"]) == 1
+
+
+# --- Re-run (design §11): after an outage, one press posts the missing review, once -----------
+
+
+def _rerequested(world: World, check: dict[str, Any], *, suite: bool = False) -> dict[str, Any]:
+    p = world.payload()
+    pr = {"number": N, "head": {"sha": H1, "ref": "feature"}, "base": {"sha": "b" * 40}}
+    body = {
+        "id": check["id"],
+        "name": check["name"],
+        "head_sha": check["head_sha"],
+        "status": check["status"],
+        "conclusion": check["conclusion"],
+        "pull_requests": [pr],
+        "app": {"id": APP_ID, "slug": "depthgate"},
+    }
+    out = {k: p[k] for k in ("repository", "installation", "sender")}
+    out["action"] = "rerequested"
+    if suite:
+        out["check_suite"] = {"id": 99, "head_sha": H1, "pull_requests": [pr]}
+    else:
+        out["check_run"] = body
+    return out
+
+
+def test_rerun_after_an_outage_posts_the_review_once_on_the_same_check_run(world: World) -> None:
+    gh, h = world.gh, world.harness
+    world.up.default = error(401, "Invalid API key", type_="auth_error")
+    h.deliver(world.payload())
+    h.drain()
+    (failed,) = world.check_runs()
+    assert failed["conclusion"] == "failure"
+    assert gh.reviews(REPO, N) == []
+    # the gateway is back; redelivering the PR event does not re-run a head already done...
+    world.up.default = Behavior(echo_finding=True)
+    h.deliver(world.payload())
+    h.drain()
+    assert gh.reviews(REPO, N) == []
+    # ... Re-run on the check does: one review, one summary, the same check run completed
+    writes = len(gh.writes())
+    h.deliver(_rerequested(world, failed), event="check_run")
+    h.drain()
+    assert len(gh.reviews(REPO, N)) == 1
+    assert len(gh.issue_comments(REPO, N)) == 1
+    (check,) = world.check_runs()
+    assert check["id"] == failed["id"]
+    assert (check["status"], check["conclusion"]) == ("completed", "success")
+    kinds = [(r.method, r.path.rsplit("/", 2)[-2]) for r in gh.writes()[writes:]]
+    assert kinds.count(("PATCH", "check-runs")) == 2  # back in progress, then completed
+    # a second press finds nothing new: no review, no comment, the check run says so
+    h.deliver(_rerequested(world, check), event="check_run")
+    h.drain()
+    assert len(gh.reviews(REPO, N)) == 1
+    assert len(gh.issue_comments(REPO, N)) == 1
+    (again,) = world.check_runs()
+    assert (again["conclusion"], again["output"]["title"]) == ("success", "Nothing new to review")
+
+
+def test_rerun_of_the_suite_completes_depthgates_check_run(world: World) -> None:
+    world.up.default = error(401, "Invalid API key", type_="auth_error")
+    world.harness.deliver(world.payload())
+    world.harness.drain()
+    (failed,) = world.check_runs()
+    world.up.default = Behavior(echo_finding=True)
+    world.harness.deliver(_rerequested(world, failed, suite=True), event="check_suite")
+    world.harness.drain()
+    assert len(world.gh.reviews(REPO, N)) == 1
+    (check,) = world.check_runs()
+    assert (check["id"], check["conclusion"]) == (failed["id"], "success")
+
+
+def test_rerun_of_another_apps_check_writes_nothing(world: World) -> None:
+    world.harness.deliver(world.payload())
+    world.harness.drain()
+    (check,) = world.check_runs()
+    writes = len(world.gh.writes())
+    other = _rerequested(world, {**check, "name": "lint"})
+    world.harness.deliver(other, event="check_run")
+    world.harness.drain()
+    assert len(world.gh.writes()) == writes

@@ -1942,6 +1942,10 @@ class FakeGitHub:
             if b["status"] not in ("queued", "in_progress", "completed"):
                 raise _invalid(f"For 'properties/status', {json.dumps(b['status'])} is not valid.")
             run["status"] = b["status"]
+            if b["status"] != "completed" and b.get("conclusion") is None:
+                # back to queued/in_progress (a re-run): no conclusion until it completes again
+                # (unverified against GitHub: its docs describe no other outcome)
+                run["conclusion"] = run["completed_at"] = None
         if "details_url" in b:
             run["details_url"] = b["details_url"]
         if "external_id" in b:

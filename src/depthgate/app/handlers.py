@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from depthgate.app.errors import AppAuthError
+from depthgate.app.jobs import RERUN_EVENTS
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
 from depthgate.cli.flags import Flags
 from depthgate.cli.progress import Progress, progress_line
@@ -44,14 +45,38 @@ RETRIED = frozenset(
 
 def register(app: App) -> None:
     app.on(*REVIEW_EVENTS)(review_job)
+    app.on(*RERUN_EVENTS)(rerun_job)
     app.on_failure(job_failed)
 
 
 async def review_job(ctx: Context) -> JobResult:
+    client = _client(ctx, ctx.job.repository, ctx.pull_request()[2])
+    return await _review(ctx, client, _open_check_run(client, ctx, ctx.job.head_sha or ""))
+
+
+async def rerun_job(ctx: Context) -> JobResult:
+    """Re-run on depthgate's check: review that head again -- what failed or was never reviewed
+    (the summary's marker holds what was) -- and complete the same check run."""
+    check = ctx.payload.get("check_run")
+    if isinstance(check, dict) and check.get("name") != CHECK_NAME:
+        return JobResult("neutral", f"not depthgate's check ({check.get('name')!r}): ignored")
+    head = ctx.job.head_sha or ""
+    client = _client(ctx, ctx.job.repository, ctx.pull_request()[2])
+    earlier = int(check["id"]) if isinstance(check, dict) and "id" in check else None
+    if earlier is None:  # a re-run of the whole suite: depthgate's run in it
+        earlier = client.find_check_run(CHECK_NAME, head, app_slug=_app_slug(ctx), completed=True)
+    if earlier is None:
+        check_id = _open_check_run(client, ctx, head)
+    else:
+        client.resume_check_run(earlier)
+        ctx.metrics.github_write("check_run")
+        check_id = earlier
+    return await _review(ctx, client, check_id)
+
+
+async def _review(ctx: Context, client: PullRequestClient, check_id: int) -> JobResult:
     job, app = ctx.job, ctx.settings
-    _, _, number = ctx.pull_request()
     head = job.head_sha or ""
-    client = _client(ctx, job.repository, number)
     settings = run_settings(
         Flags(),
         ctx.config,
@@ -65,7 +90,6 @@ async def review_job(ctx: Context) -> JobResult:
         trusted_authors=frozenset({bot}) if bot else None,
         proceed=lambda: not ctx.superseded(),
     )
-    check_id = _open_check_run(client, ctx, head)
     result = await review_pr(client, settings, target, progress=_progress(job.key))
     run = result.pr
     assert run is not None

@@ -129,6 +129,9 @@ def job_spec(event: str, delivery_id: str, payload: Any) -> JobSpec:
         head_sha=None,
         updated_at="",
     )
+    rerun = _rerequested(name, payload, base, spec)
+    if rerun is not None:
+        return rerun
     pr = payload.get("pull_request")
     if isinstance(pr, dict):
         number, head = pr.get("number"), (pr.get("head") or {}).get("sha")
@@ -148,3 +151,32 @@ def job_spec(event: str, delivery_id: str, payload: Any) -> JobSpec:
             updated_at=str(pr.get("updated_at") or ""),
         )
     return spec
+
+
+RERUN_EVENTS = ("check_run.rerequested", "check_suite.rerequested")
+
+
+def _rerequested(name: str, payload: dict[str, Any], base: str, spec: JobSpec) -> JobSpec | None:
+    """Re-run, pressed on depthgate's check (run or suite): a job of its own for that head, one
+    per press (so no earlier job of the head collapses it), that never moves the PR's head."""
+    if name not in RERUN_EVENTS:
+        return None
+    check = payload.get(name.split(".", 1)[0])
+    if not isinstance(check, dict):
+        raise ValueError(f"{name} without its {name.split('.', 1)[0]} object")
+    head = check.get("head_sha")
+    prs = [p for p in check.get("pull_requests") or [] if isinstance(p, dict)]
+    if not isinstance(head, str) or not head:
+        raise ValueError(f"{name} without a head_sha")
+    if not prs or not isinstance(prs[0].get("number"), int):
+        raise Ignored(f"{name}: the check is on no open pull request of this repository")
+    number = prs[0]["number"]
+    pr_key = f"{base}:pr{number}"
+    return replace(
+        spec,
+        key=f"{pr_key}:{head}:rerun:{spec.delivery_id}",
+        pr_key=pr_key,
+        pr_number=number,
+        head_sha=head,
+        updated_at="",  # never newer than the PR's own deliveries: a re-run moves no head
+    )

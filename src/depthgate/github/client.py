@@ -240,9 +240,12 @@ class PullRequestClient:
 
         self._write("edit the summary comment", patch)
 
-    def find_check_run(self, name: str, head_sha: str, *, app_slug: str | None) -> int | None:
-        """The newest check run ``name`` on ``head_sha`` that is not completed, of this App
-        (``app_slug``; any app when None): what an earlier attempt of a job left in progress.
+    def find_check_run(
+        self, name: str, head_sha: str, *, app_slug: str | None, completed: bool = False
+    ) -> int | None:
+        """The newest check run ``name`` on ``head_sha`` that is not completed (with
+        ``completed``: in any state), of this App (``app_slug``; any app when None): what an
+        earlier attempt of a job left in progress, or the run a suite's Re-run is about.
         ``GET /commits/{sha}/check-runs``, one read."""
         pr = self._pull()
 
@@ -257,7 +260,7 @@ class PullRequestClient:
                 int(r["id"])
                 for r in runs or []
                 if isinstance(r, dict)
-                and r.get("status") != "completed"
+                and (completed or r.get("status") != "completed")
                 and (app_slug is None or (r.get("app") or {}).get("slug") in (None, app_slug))
             ]
             return max(open_ids, default=None)
@@ -276,6 +279,19 @@ class PullRequestClient:
             return int(data["id"])
 
         return self._write("start the check run", post)
+
+    def resume_check_run(self, check_id: int) -> None:
+        """An earlier check run back to ``in_progress`` (Re-run was pressed on it)."""
+        pr = self._pull()
+
+        def patch() -> None:
+            pr.requester.requestJsonAndCheck(
+                "PATCH",
+                f"{_repo_url(pr)}/check-runs/{check_id}",
+                input={"status": "in_progress"},
+            )
+
+        self._write("restart the check run", patch)
 
     def finish_check_run(
         self,
