@@ -503,3 +503,33 @@ def test_no_command_in_actions_takes_a_config_from_the_workspace(
     assert evil.requests == []
     assert fake.calls(), r.stdout + r.stderr  # the packaged default's gateway: the operator's
     assert all(c.headers.get("Authorization") == f"Bearer {KEY}" for c in fake.calls())
+
+
+# --- skip rules (review.skip): said with a notice, before any secret is needed -----------------
+
+
+def test_a_dependabot_pr_is_skipped_with_a_notice_not_failed_for_its_missing_secret(
+    action: Action, gh: FakeGitHub
+) -> None:
+    bot = {"login": "dependabot[bot]", "type": "Bot"}
+    r = action(
+        "pull_request",
+        opened_payload(user=bot),
+        DEPTHGATE_GATEWAY_KEY=None,
+        DEPTHGATE_GATEWAY_URL=None,
+        GITHUB_ACTOR="dependabot[bot]",
+    )
+    assert r.code == 0, r.stdout + r.stderr
+    assert "::error" not in r.stdout
+    assert "::notice title=depthgate::not reviewed: the author dependabot[bot] matches" in r.stdout
+    assert "review.skip.authors" in r.summary
+    assert action.up.requests == []
+    assert gh.writes() == []
+
+
+def test_a_skip_label_is_a_notice(action: Action, gh: FakeGitHub) -> None:
+    r = action("pull_request", opened_payload(labels=[{"name": "no-depthgate"}]))
+    assert r.code == 0
+    assert "the pull request has the label no-depthgate" in r.stdout
+    assert action.up.requests == []
+    assert gh.writes() == []

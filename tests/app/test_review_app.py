@@ -536,3 +536,16 @@ def test_rerun_of_another_apps_check_writes_nothing(world: World) -> None:
     world.harness.deliver(other, event="check_run")
     world.harness.drain()
     assert len(world.gh.writes()) == writes
+
+
+def test_a_skip_rule_is_a_neutral_check_run_and_nothing_else(world: World) -> None:
+    payload = world.payload()
+    payload["pull_request"]["labels"] = [{"name": "no-depthgate", "id": 1}]
+    world.harness.deliver(payload)
+    world.harness.drain()
+    assert world.up.calls() == []
+    assert world.gh.reviews(REPO, N) == []
+    assert world.gh.issue_comments(REPO, N) == []
+    (check,) = world.check_runs()
+    assert (check["status"], check["conclusion"]) == ("completed", "neutral")
+    assert "label no-depthgate" in check["output"]["summary"]

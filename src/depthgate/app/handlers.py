@@ -22,11 +22,14 @@ from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, Review
 from depthgate.cli.flags import Flags
 from depthgate.cli.progress import Progress, progress_line
 from depthgate.cli.run import PrTarget, RunResult, review_pr, run_settings
+from depthgate.core.errors import DepthgateError
+from depthgate.core.guidance import skip_reason
 from depthgate.core.handoff import render_markdown
 from depthgate.core.ports import GitHubErrorClass, GitHubFailure, TaskProgress
 from depthgate.core.prreview import PrRun, summary_markdown
 from depthgate.core.sanitize import SanitizePolicy
 from depthgate.core.wording import plural
+from depthgate.github.actions import parse_event
 from depthgate.github.client import GitHubSettings, PullRequestClient
 
 log = logging.getLogger("depthgate.app")
@@ -51,7 +54,27 @@ def register(app: App) -> None:
 
 async def review_job(ctx: Context) -> JobResult:
     client = _client(ctx, ctx.job.repository, ctx.pull_request()[2])
-    return await _review(ctx, client, _open_check_run(client, ctx, ctx.job.head_sha or ""))
+    head = ctx.job.head_sha or ""
+    skip = _skip(ctx)
+    if skip is not None:  # said in a neutral check run, never silent
+        summary = f"Not reviewed: {skip}."
+        client.finish_check_run(None, CHECK_NAME, head, "neutral", _output("Skipped", summary))
+        ctx.metrics.github_write("check_run")
+        return JobResult("neutral", summary)
+    return await _review(ctx, client, _open_check_run(client, ctx, head))
+
+
+def _skip(ctx: Context) -> str | None:
+    """The repository's skip rule that applies to the PR of this event, if any."""
+    try:
+        pr = parse_event(ctx.payload).pull_request
+    except DepthgateError:
+        return None
+    return skip_reason(ctx.config.config.review.skip, pr.facts()) if pr is not None else None
+
+
+def _output(title: str, summary: str, text: str = "") -> dict[str, str]:
+    return {"title": title, "summary": summary, "text": text}
 
 
 async def rerun_job(ctx: Context) -> JobResult:

@@ -21,6 +21,7 @@ from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.ghrun import ACTIONS_BOT, ActionsIO, resolve, run_review
 from depthgate.configfile import load_config, read_repository_config
 from depthgate.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, DepthgateError, UsageError
+from depthgate.core.guidance import skip_reason
 from depthgate.core.routes import GatewayConfig, LoadedConfig
 from depthgate.github.actions import (
     Kind,
@@ -162,6 +163,15 @@ def _review(
     assert pr is not None  # decide() reviews only events with a pull request
     if repo is None:
         raise UsageError(f"{env.get('GITHUB_EVENT_PATH')}: the event names no repository")
+    if flags.config is None:
+        # read before the secrets are needed: a skipped PR (Dependabot's, which get none) is
+        # told so, not failed for a missing key
+        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env)
+        for warning in loaded.warnings:
+            out.write(annotation("warning", warning, title="depthgate config") + "\n")
+    skip = skip_reason(loaded.config.review.skip, pr.facts())
+    if skip is not None:
+        return _neutral(actions, out, f"not reviewed: {skip}")
     gw = loaded.config.gateway
     if decision.fork and gw.auth != "none" and not env.get(gw.api_key_env):
         return _neutral(
@@ -174,10 +184,6 @@ def _review(
     problem = missing_secret(gw, env, dependabot=env.get("GITHUB_ACTOR") == DEPENDABOT)
     if problem is not None:
         return die(problem, actions, out, err)
-    if flags.config is None:
-        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env)
-        for warning in loaded.warnings:
-            out.write(annotation("warning", warning, title="depthgate config") + "\n")
     temp = Path(env.get("RUNNER_TEMP") or ".")
     cfg = resolve(
         flags,

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from depthgate.core.errors import InputError
+from depthgate.core.guidance import PullRequestFacts
 
 # Environment variables whose values must never appear in output, wherever they come from.
 SECRET_ENV = (
@@ -51,6 +52,14 @@ class Branch(_Read):
     repo: RepoRef | None = None  # null when the fork was deleted
 
 
+class User(_Read):
+    login: str = ""
+
+
+class Label(_Read):
+    name: str = ""
+
+
 class PullRequest(_Read):
     number: int
     state: str
@@ -59,6 +68,13 @@ class PullRequest(_Read):
     body: str | None = None
     head: Branch
     base: Branch
+    user: User | None = None
+    labels: tuple[Label, ...] = ()
+
+    def facts(self) -> PullRequestFacts:
+        """What the skip rules look at (review.skip)."""
+        author = self.user.login if self.user else ""
+        return PullRequestFacts(author, tuple(lb.name for lb in self.labels), self.title)
 
 
 class Event(_Read):
