@@ -549,3 +549,85 @@ def test_a_skip_rule_is_a_neutral_check_run_and_nothing_else(world: World) -> No
     (check,) = world.check_runs()
     assert (check["status"], check["conclusion"]) == ("completed", "neutral")
     assert "label no-depthgate" in check["output"]["summary"]
+
+
+# --- /depthgate commands (design §11): who may run them, and what each does ------------------
+
+
+def _comment(world: World, body: str, login: str, association: str) -> dict[str, Any]:
+    seeded = world.gh.seed_issue_comment(REPO, N, body, user_login=login)
+    p = world.payload()
+    out = {k: p[k] for k in ("repository", "installation", "sender")}
+    out["action"] = "created"
+    out["issue"] = {"number": N, "pull_request": {"url": f"https://api.github.test/{REPO}/{N}"}}
+    out["comment"] = {
+        "id": seeded["id"],
+        "body": body,
+        "user": {"login": login, "type": "User"},
+        "author_association": association,
+    }
+    return out
+
+
+def test_a_maintainers_review_command_posts_the_review_once(world: World) -> None:
+    gh, h = world.gh, world.harness
+    world.up.default = error(401, "Invalid API key", type_="auth_error")
+    h.deliver(world.payload())
+    h.drain()
+    assert gh.reviews(REPO, N) == []
+    world.up.default = Behavior(echo_finding=True)
+    gh.add_collaborator(REPO, "maria", "maintain")
+    h.deliver(_comment(world, "/depthgate review", "maria", "MEMBER"), event="issue_comment")
+    h.drain()
+    assert len(gh.reviews(REPO, N)) == 1
+    assert [r["content"] for r in gh.reactions] == ["eyes"]
+    # again: nothing new, no second review; --full reviews every hunk, posts no duplicate
+    h.deliver(_comment(world, "/depthgate review", "maria", "MEMBER"), event="issue_comment")
+    h.deliver(_comment(world, "/depthgate review --full", "maria", "MEMBER"), event="issue_comment")
+    calls = len(world.up.calls())
+    h.drain()
+    assert len(world.up.calls()) > calls  # --full sent the hunks again
+    assert len(gh.reviews(REPO, N)) == 1  # and every finding was already on the PR
+
+
+@pytest.mark.parametrize(
+    ("login", "association", "role"),
+    [
+        ("mallory", "NONE", None),
+        ("first", "FIRST_TIME_CONTRIBUTOR", None),
+        ("reader", "CONTRIBUTOR", "read"),
+        ("triager", "COLLABORATOR", "triage"),
+        ("depthgate[bot]", "NONE", None),
+    ],
+)
+def test_an_outsiders_command_does_nothing_visible(
+    world: World, login: str, association: str, role: str | None
+) -> None:
+    if role:
+        world.gh.add_collaborator(REPO, login, role)
+    def repo_writes() -> int:  # minting an installation token writes nothing to the repository
+        return len([w for w in world.gh.writes() if w.path.startswith("/repos/")])
+
+    writes = repo_writes()
+    payload = _comment(world, "/depthgate review --full", login, association)
+    world.harness.deliver(payload, event="issue_comment")
+    world.harness.drain()
+    assert repo_writes() == writes
+    assert world.up.calls() == []
+    assert world.gh.reactions == []
+
+
+def test_help_plan_and_unknown_commands_are_answered(world: World) -> None:
+    gh, h = world.gh, world.harness
+    for body in ("/depthgate help", "/depthgate plan", "/depthgate reveiw"):
+        h.deliver(_comment(world, body, "octocat", "OWNER"), event="issue_comment")
+    h.deliver(_comment(world, "thanks, looks good", "octocat", "OWNER"), event="issue_comment")
+    h.drain()
+    replies = [c["body"] for c in gh.issue_comments(REPO, N) if "command-reply" in c["body"]]
+    assert len(replies) == 3
+    assert "| `/depthgate review --full` |" in replies[0]
+    assert "depthgate plan" in replies[1]
+    assert "review-deep" in replies[1]
+    assert replies[2].startswith("That is not a depthgate command.")
+    assert world.up.calls() == []
+    assert len(gh.reactions) == 3

@@ -384,6 +384,8 @@ class FakeGitHub:
         self.requests: list[Recorded] = []
         self.errors: list[str] = []  # tracebacks of the fake's own bugs (answered with a 500)
         self._manifest_codes: dict[str, dict[str, Any]] = {}
+        self._collaborators: dict[tuple[str, str], str] = {}
+        self.reactions: list[dict[str, Any]] = []
         self.graphql_blob_requests = 0  # files asked for through GraphQL, all queries together
         self.content_limits = content_limits  # content-creating requests per minute, per hour
         self.api_version = api_version
@@ -574,6 +576,11 @@ class FakeGitHub:
         with self._lock:
             self.add_repo(full_name)
             self._contents[(full_name, path.strip("/"), ref)] = text
+
+    def add_collaborator(self, full_name: str, login: str, permission: str) -> None:
+        """``login``'s role on the repository: admin, maintain, write, triage or read."""
+        with self._lock:
+            self._collaborators[(full_name, login)] = permission
 
     def add_manifest_code(self, code: str, manifest: dict[str, Any]) -> None:
         """A code GitHub issues when someone confirms a manifest (valid once)."""
@@ -1097,6 +1104,13 @@ class FakeGitHub:
                 "issues",
             ),
             ("GET", _R + r"/issues/comments/(?P<id>\d+)", self._get_issue_comment, "issues"),
+            ("POST", _R + r"/issues/comments/(?P<id>\d+)/reactions", self._react, "issues"),
+            (
+                "GET",
+                _R + r"/collaborators/(?P<login>[^/]+)/permission",
+                self._collaborator_permission,
+                "metadata",
+            ),
             ("PATCH", _R + r"/issues/comments/(?P<id>\d+)", self._edit_issue_comment, "issues"),
             ("DELETE", _R + r"/issues/comments/(?P<id>\d+)", self._delete_issue_comment, "issues"),
             ("GET", _R + r"/commits/(?P<sha>[^/]+)", self._get_commit, "contents"),
@@ -1760,6 +1774,26 @@ class FakeGitHub:
             if c["id"] == cid and c["_key"][0] == ctx.repo_name():
                 return c
         raise _not_found()
+
+    _REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
+
+    def _react(self, ctx: _Ctx) -> Response:
+        comment = self._find_issue_comment(ctx)
+        content = ctx.body.get("content")
+        if content not in self._REACTIONS:
+            raise _invalid(f"content {json.dumps(content)} is not a valid reaction")
+        user = self._actor(ctx)
+        reaction = {"id": next(self._ids), "content": content, "user": user}
+        self.reactions.append({**reaction, "comment_id": comment["id"]})
+        return Response(201, reaction)
+
+    def _collaborator_permission(self, ctx: _Ctx) -> Response:
+        role = self._collaborators.get((ctx.repo_name(), unquote(ctx.params["login"])))
+        if role is None:
+            raise _not_found()
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        user = self._user_json(unquote(ctx.params["login"]), 1, "User")
+        return Response(200, {"permission": legacy, "role_name": role, "user": user})
 
     def _get_issue_comment(self, ctx: _Ctx) -> Response:
         return Response(200, _public(self._find_issue_comment(ctx)))

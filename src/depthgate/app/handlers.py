@@ -16,12 +16,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from depthgate.app import commands
 from depthgate.app.errors import AppAuthError
-from depthgate.app.jobs import RERUN_EVENTS
+from depthgate.app.jobs import COMMAND_EVENT, RERUN_EVENTS
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
 from depthgate.cli.flags import Flags
 from depthgate.cli.progress import Progress, progress_line
 from depthgate.cli.run import PrTarget, RunResult, review_pr, run_settings
+from depthgate.core.commands import Command
 from depthgate.core.errors import DepthgateError
 from depthgate.core.guidance import skip_reason
 from depthgate.core.handoff import render_markdown
@@ -49,7 +51,29 @@ RETRIED = frozenset(
 def register(app: App) -> None:
     app.on(*REVIEW_EVENTS)(review_job)
     app.on(*RERUN_EVENTS)(rerun_job)
+    app.on(COMMAND_EVENT)(command_job)
     app.on_failure(job_failed)
+
+
+async def command_job(ctx: Context) -> JobResult:
+    """A ``/depthgate`` command in a PR comment (:mod:`depthgate.app.commands`)."""
+    found = commands.command_of(ctx)
+    if found is None:
+        return commands.ignored("not a command")
+    parsed, comment_id, login = found
+    client = _client(ctx, ctx.job.repository, ctx.pull_request()[2])
+    if not commands.allowed(ctx, client, login):
+        return commands.ignored(f"{login} may not run commands here (write access needed)")
+    client.react(comment_id, "eyes")
+    ctx.metrics.github_write("reaction")
+    reply = commands.reply_text(parsed, client, ctx)
+    if reply is not None:
+        client.create_comment(f"{reply}\n\n{commands.REPLY_MARK}")
+        ctx.metrics.github_write("comment")
+        return JobResult("success", "answered the command")
+    full = isinstance(parsed, Command) and parsed.full
+    head = client.info().head_sha
+    return await _review(ctx, client, _open_check_run(client, ctx, head), head=head, full=full)
 
 
 async def review_job(ctx: Context) -> JobResult:
@@ -97,9 +121,16 @@ async def rerun_job(ctx: Context) -> JobResult:
     return await _review(ctx, client, check_id)
 
 
-async def _review(ctx: Context, client: PullRequestClient, check_id: int) -> JobResult:
+async def _review(
+    ctx: Context,
+    client: PullRequestClient,
+    check_id: int,
+    *,
+    head: str | None = None,
+    full: bool = False,
+) -> JobResult:
     job, app = ctx.job, ctx.settings
-    head = job.head_sha or ""
+    head = head or job.head_sha or ""
     settings = run_settings(
         Flags(),
         ctx.config,
@@ -112,6 +143,7 @@ async def _review(ctx: Context, client: PullRequestClient, check_id: int) -> Job
         github_host=app.api_url,
         trusted_authors=frozenset({bot}) if bot else None,
         proceed=lambda: not ctx.superseded(),
+        full=full,
     )
     result = await review_pr(client, settings, target, progress=_progress(job.key))
     run = result.pr

@@ -132,6 +132,8 @@ def job_spec(event: str, delivery_id: str, payload: Any) -> JobSpec:
     rerun = _rerequested(name, payload, base, spec)
     if rerun is not None:
         return rerun
+    if name == COMMAND_EVENT:
+        return _command(payload, base, spec)
     pr = payload.get("pull_request")
     if isinstance(pr, dict):
         number, head = pr.get("number"), (pr.get("head") or {}).get("sha")
@@ -180,3 +182,21 @@ def _rerequested(name: str, payload: dict[str, Any], base: str, spec: JobSpec) -
         head_sha=head,
         updated_at="",  # never newer than the PR's own deliveries: a re-run moves no head
     )
+
+
+COMMAND_EVENT = "issue_comment.created"
+
+
+def _command(payload: dict[str, Any], base: str, spec: JobSpec) -> JobSpec:
+    """A comment on a pull request (a possible ``/depthgate`` command): a job per comment. An
+    edited comment is another event (``issue_comment.edited``), never subscribed: a command runs
+    once, when it is written."""
+    issue, comment = payload.get("issue"), payload.get("comment")
+    if not isinstance(issue, dict) or not isinstance(comment, dict):
+        raise ValueError("issue_comment without its issue and comment")
+    if not isinstance(issue.get("pull_request"), dict):
+        raise Ignored("a comment on an issue, not on a pull request")
+    number, comment_id = issue.get("number"), comment.get("id")
+    if not isinstance(number, int) or not isinstance(comment_id, int):
+        raise ValueError("issue_comment without the issue's number and the comment's id")
+    return replace(spec, key=f"{base}:pr{number}:comment{comment_id}", pr_number=number)

@@ -62,6 +62,7 @@ class PrTarget:
     trusted_authors: frozenset[str] | None = None
     proceed: Callable[[], bool] | None = None  # the App: False once a newer head arrived
     fork: bool = False  # a fork PR in Actions: a read-only token is expected there
+    full: bool = False  # review every hunk again (/depthgate review --full)
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ async def review_pr(
         dry_run=target.dry_run,
         trusted_authors=target.trusted_authors,
         proceed=target.proceed,
+        full=target.full,
     )
     async with _gateway(settings) as gateway:
         run = await review_pull_request(client, settings.loaded, gateway, options)

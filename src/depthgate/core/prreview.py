@@ -79,6 +79,9 @@ class PrReviewOptions:
     # Asked right before posting: False ends the run without posting (the App: a newer head of
     # the PR was delivered meanwhile, and its own job will post).
     proceed: Callable[[], bool] | None = None
+    # /depthgate review --full: every hunk again, as if no earlier run had reviewed any
+    # (fingerprints still keep what is already on the PR from being posted twice)
+    full: bool = False
 
 
 @dataclass
@@ -152,7 +155,11 @@ async def _review(
     state = prior.state
     run.summary_id = prior.summary.id if prior.summary else None
 
-    earlier = (state.hunks & {hunk_key(h) for h in diff.hunks}) if state else frozenset()
+    earlier = (
+        (state.hunks & {hunk_key(h) for h in diff.hunks})
+        if state and not options.full
+        else frozenset()
+    )
     plan = build_plan(diff, loaded, reviewed=earlier, reviewed_at=state.head_sha if state else "")
     run.plan = plan
     run.reused = sum(1 for d in plan.classification.decisions if d.skip == UNCHANGED)

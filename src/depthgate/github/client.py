@@ -24,10 +24,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 import stamina
-from github import Auth, Github, GithubException
+from github import Auth, Github, GithubException, UnknownObjectException
 from github.IssueComment import IssueComment
 from github.PullRequest import PullRequest
 from github.PullRequestComment import PullRequestComment
@@ -279,6 +280,35 @@ class PullRequestClient:
             return int(data["id"])
 
         return self._write("start the check run", post)
+
+    def collaborator_permission(self, login: str) -> str | None:
+        """``admin``/``maintain``/``write``/``triage``/``read``, or None for no access (404)."""
+        pr = self._pull()
+
+        def get() -> str | None:
+            try:
+                _, data = pr.requester.requestJsonAndCheck(
+                    "GET", f"{_repo_url(pr)}/collaborators/{quote(login, safe='')}/permission"
+                )
+            except UnknownObjectException:
+                return None
+            role = data.get("role_name") or data.get("permission")
+            return str(role) if role else None
+
+        return self._read("read the commenter's permission", get)
+
+    def react(self, comment_id: int, content: str) -> None:
+        """A reaction on an issue comment: how a command is acknowledged."""
+        pr = self._pull()
+
+        def post() -> None:
+            pr.requester.requestJsonAndCheck(
+                "POST",
+                f"{_repo_url(pr)}/issues/comments/{comment_id}/reactions",
+                input={"content": content},
+            )
+
+        self._write("acknowledge the command", post)
 
     def resume_check_run(self, check_id: int) -> None:
         """An earlier check run back to ``in_progress`` (Re-run was pressed on it)."""
