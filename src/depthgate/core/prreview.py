@@ -152,7 +152,7 @@ async def _review(
     state = prior.state
     run.summary_id = prior.summary.id if prior.summary else None
 
-    earlier = (state.hunks & {hunk_key(h) for h in diff.hunks}) if state else frozenset()
+    earlier = state.reviewed(hunk_key(h) for h in diff.hunks) if state else frozenset()
     plan = build_plan(diff, loaded, reviewed=earlier, reviewed_at=state.head_sha if state else "")
     run.plan = plan
     run.reused = sum(1 for d in plan.classification.decisions if d.skip == UNCHANGED)
