@@ -38,3 +38,46 @@ def test_a_rewrite_that_did_not_settle_posts_the_notice(monkeypatch: pytest.Monk
     out = sanitize(HIDDEN_MENTION, SanitizePolicy())
     assert out == FALLBACK
     assert live_mentions(out) == []
+
+
+def test_the_notice_itself_is_withheld_when_it_would_not_be_clean(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A configured secret that happens to occur in the notice: then nothing is posted."""
+    monkeypatch.setattr(sanitize_module, "MAX_PASSES", 1)
+    policy = SanitizePolicy(secrets=("could not be made safe",))
+    assert sanitize(HIDDEN_MENTION, policy) == ""
+
+
+IMAGES = [
+    "![beacon](https://evil.example/pixel.png)",
+    "see ![beacon](https://evil.example/pixel.png) here",
+    "[![beacon](https://evil.example/pixel.png)](https://evil.example/)",
+    "!![beacon](https://evil.example/pixel.png)",
+    "[x]![beacon](https://evil.example/pixel.png)",
+    "![![beacon](https://evil.example/pixel.png)](https://evil.example/b.png)",
+    "![](https://evil.example/pixel.png)",
+    "![beacon][ref]\n\n[ref]: https://evil.example/pixel.png",
+]
+
+
+@pytest.mark.parametrize("text", IMAGES)
+def test_no_image_survives_as_rendered_by_cmark_gfm(text: str) -> None:
+    assert "<img" in cmarkgfm.github_flavored_markdown_to_html(text)  # the oracle sees it
+    out = sanitize(text, SanitizePolicy(repo="octo/app"))
+    html = cmarkgfm.github_flavored_markdown_to_html(out)
+    assert "<img" not in html
+    assert "evil.example" not in html
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("Wow! See [the docs] below", "Wow! See [the docs] below"),  # "!" then text: no image
+        ("a]![b](https://evil.example/p.png) c", "a][image removed] c"),  # "]" before the "!"
+    ],
+)
+def test_only_the_image_goes(text: str, kept: str) -> None:
+    out = sanitize(text, SanitizePolicy(repo="octo/app"))
+    html = cmarkgfm.github_flavored_markdown_to_html(out)
+    assert re.sub(r"<[^>]+>", "", html).strip() == kept
