@@ -105,5 +105,6 @@ def test_the_recheck_keeps_only_what_still_holds_line_by_line(
             ("app/gone.py", "LEFT", 6, "Dropped constant"),
         }
         (summary,) = gh.issue_comments(REPO, N)
+        assert summary["body"].startswith("## depthgate review\n")
         assert "`app/gone.py`:6 — Dropped constant <sub>(rejected_by_github" in summary["body"]
         assert not gh.errors

@@ -50,3 +50,25 @@ def test_truncation_uses_the_room_when_escaping_grows_the_text() -> None:
 
 def test_truncating_blank_text_leaves_the_note_alone() -> None:
     assert sanitize("   \n" * 100, SanitizePolicy(max_bytes=50)) == TRUNCATION_NOTE.lstrip("\n")
+
+
+# Cut over the cap: at the last line break when it lies in the second half of what fits, else at
+# the byte. Worked out by hand: the cap, less the note's 30 bytes, is what fits before the note.
+CUTS = [
+    ("a" * 30 + "\n" + "b" * 30 + "\n" + "c" * 60, 100, "a" * 30 + "\n" + "b" * 30),
+    ("a" * 30 + "\n" + "c" * 100, 100, "a" * 30 + "\n" + "c" * 39),  # break in the first half
+    ("a" * 35 + "\n" + "c" * 100, 100, "a" * 35),  # break exactly halfway through 70
+    ("a" * 35 + "\n" + "c" * 100, 101, "a" * 35),  # ... and through 71
+    ("a" * 40 + "\n" + "b" * 29 + "\n" + "c" * 100, 100, "a" * 40 + "\n" + "b" * 29),  # fits
+]
+
+
+@pytest.mark.parametrize(("text", "cap", "kept"), CUTS)
+def test_truncation_cuts_at_a_late_line_break(text: str, cap: int, kept: str) -> None:
+    assert len(TRUNCATION_NOTE.encode()) == 30
+    assert sanitize(text, SanitizePolicy(max_bytes=cap)) == kept + TRUNCATION_NOTE
+
+
+def test_text_exactly_at_the_cap_is_not_cut() -> None:
+    text = "a" * 60 + "\n" + "b" * 39
+    assert sanitize(text, SanitizePolicy(max_bytes=100)) == text

@@ -55,7 +55,6 @@ class SummaryState:
     # plan.hunk_key of reviewed hunks, or their leading hex digits when read from a marker
     # that had to shorten them: ask :meth:`reviewed`, not ``in``
     hunks: frozenset[str] = field(default_factory=frozenset)
-    version: int = 2
 
     def reviewed(self, keys: Iterable[str]) -> frozenset[str]:
         """The ``keys`` (full plan.hunk_key values) this state records as reviewed."""
