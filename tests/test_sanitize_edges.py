@@ -72,3 +72,14 @@ def test_truncation_cuts_at_a_late_line_break(text: str, cap: int, kept: str) ->
 def test_text_exactly_at_the_cap_is_not_cut() -> None:
     text = "a" * 60 + "\n" + "b" * 39
     assert sanitize(text, SanitizePolicy(max_bytes=100)) == text
+
+
+@pytest.mark.parametrize(
+    ("cap", "out"),
+    [
+        (12, "… (truncat"),  # not even the note fits: as much of it as does
+        (31, "x" + TRUNCATION_NOTE),  # one byte of text fits before the note
+    ],
+)
+def test_tiny_caps(cap: int, out: str) -> None:
+    assert sanitize("x" * 100, SanitizePolicy(max_bytes=cap)) == out
