@@ -85,7 +85,7 @@ MUTANTS ?= 'depthgate.core.placement.*' 'depthgate.core.publish.*' \
 	$(foreach f,$(PRREVIEW_RULES),'depthgate.core.prreview.x_$(f)__mutmut_*') \
 	$(foreach f,$(SANITIZE_STEPS),'depthgate.core.sanitize.x_$(f)__mutmut_*') \
 	$(foreach f,$(SANITIZE_PROSE),'depthgate.core.sanitize.xǁ_Proseǁ$(f)__mutmut_*') \
-	'depthgate.cli.ghrun.x__at_or_above__mutmut_*'
+	'depthgate.cli.run.x_fails_on__mutmut_*'
 mutants: install
 	$(BIN)/mutmut run --max-children $(MUTANT_JOBS) $(MUTANTS)
 	$(BIN)/python scripts/mutation_score.py $(MUTANTS)

@@ -28,9 +28,17 @@ def test_links_into_the_repo_must_have_a_plain_path(url: str) -> None:
     assert hrefs(sanitize(f"[a]({url})", SanitizePolicy(repo="octo/app"))) == []
 
 
-@pytest.mark.parametrize("repo", ["octo/app", "octo/app/", "/octo/app", "Octo/App"])
-def test_the_repo_of_the_policy_is_normalised(repo: str) -> None:
-    url = "https://github.com/octo/app/pull/1"
+@pytest.mark.parametrize(
+    ("repo", "url"),
+    [
+        ("octo/app", "https://github.com/octo/app/pull/1"),
+        ("octo/app/", "https://github.com/octo/app/pull/1"),
+        ("/octo/app", "https://github.com/octo/app/pull/1"),
+        ("Octo/App", "https://github.com/octo/app/pull/1"),
+        ("Xo/AppX", "https://github.com/xo/appx/pull/1"),
+    ],
+)
+def test_the_repo_of_the_policy_is_normalised(repo: str, url: str) -> None:
     assert hrefs(sanitize(f"[a]({url})", SanitizePolicy(repo=repo))) == [url]
 
 
