@@ -2,7 +2,8 @@
 
 Table tests in the manner of reviewdog's: one small real diff (``git diff --cached -M -U1`` of a
 scratch repository), then a table of findings and what each must become. Then a property test:
-random diffs times random findings, and every placed comment must be one GitHub cannot refuse.
+random diffs times random findings, and every placed comment must be one GitHub cannot refuse --
+judged by the fake GitHub's own patch parser, not by ``depthgate.core.diff``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from depthgate.core import placement
-from depthgate.core.diff import Anchor, Diff, LineKind, Side, parse_diff, parse_github_files
+from depthgate.core.diff import Anchor, Side, parse_diff, parse_github_files
 from depthgate.core.models import Finding
 from depthgate.core.placement import Placed, PlacementMode, Reason, place, place_all
+from tests.fakes.github import Row as GitHubRow
+from tests.fakes.github import parse_patch
 
 DIFFS = Path(__file__).parent / "data" / "diffs"
 
@@ -351,7 +354,11 @@ _JUNK = (
 _TEXT = st.lists(st.sampled_from(["a", "b", "c", "", "a b", "{}"]), max_size=25)
 
 
-def _file_diff(path: str, status: str, old: list[str], new: list[str], context: int) -> str:
+def _file_diff(
+    path: str, status: str, old: list[str], new: list[str], context: int
+) -> tuple[str, str | None]:
+    """The file's section of a git diff, and its patch as GitHub's files API would carry it
+    (from the first ``@@``; None when the file has no hunks)."""
     header = f"diff --git a/{path} b/{path}\n"
     if status == "added":
         header += "new file mode 100644\n"
@@ -367,8 +374,9 @@ def _file_diff(path: str, status: str, old: list[str], new: list[str], context: 
         )
     )
     if not body and status == "modified":
-        return ""  # unchanged: git would not list the file
-    return header + body  # an empty added/deleted file is a header alone, as git writes it
+        return "", None  # unchanged: git would not list the file
+    patch = body[body.index("@@") :] if "@@" in body else None
+    return header + body, patch  # an empty added/deleted file is a header alone, as git writes
 
 
 _EDITS = st.lists(
@@ -393,9 +401,10 @@ def _edit(old: list[str], edits: list[tuple[str, int]]) -> list[str]:
 
 
 @st.composite
-def _diffs(draw: st.DrawFn) -> str:
+def _diffs(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    """A random git diff, and each file's patch (what GitHub's files API would list)."""
     paths = draw(st.lists(st.sampled_from(_POOL), min_size=1, max_size=3, unique=True))
-    parts = []
+    parts, patches = [], {}
     for path in paths:
         status = draw(st.sampled_from(["modified", "modified", "added", "deleted"]))
         if status == "modified":
@@ -405,25 +414,41 @@ def _diffs(draw: st.DrawFn) -> str:
         else:
             old = [] if status == "added" else draw(_TEXT)
             new = [] if status == "deleted" else draw(_TEXT)
-        parts.append(_file_diff(path, status, old, new, draw(st.integers(0, 3))))
-    return "".join(parts)
+        section, patch = _file_diff(path, status, old, new, draw(st.integers(0, 3)))
+        parts.append(section)
+        if patch is not None:
+            patches[path] = patch
+    return "".join(parts), patches
 
 
-def _findings(diff: Diff) -> st.SearchStrategy[Finding]:
-    """Findings aimed at the diff: on one of its anchors, on a range between two of its anchors,
-    on its paths or on junk paths at lines around its sizes, with all kinds of start lines."""
-    anchors = list(diff.anchors)
-    paths = [f.path for f in diff.files]
-    top = max((a.line for a in anchors), default=0) + 3
+# The oracle: the fake GitHub's own patch parser (tests/fakes/github.py), written apart from
+# depthgate.core.diff, and the rules GitHub applies to a review comment: its line is a row of
+# the file's patch on its side; a range starts on an earlier row of the same hunk.
+Rows = dict[tuple[str, str, int], GitHubRow]
+
+
+def _github_rows(patches: dict[str, str]) -> Rows:
+    out: Rows = {}
+    for path, text in patches.items():
+        patch = parse_patch(text)
+        out.update({(path, "RIGHT", n): row for n, row in patch.right.items()})
+        out.update({(path, "LEFT", n): row for n, row in patch.left.items()})
+    return out
+
+
+def _findings(rows: Rows, paths: list[str]) -> st.SearchStrategy[Finding]:
+    """Findings aimed at the diff: on one of its rows, on a range between two of its rows, on
+    its paths or on junk paths at lines around its sizes, with all kinds of start lines."""
+    anchors = sorted(rows)
+    top = max((line for _, _, line in anchors), default=0) + 3
 
     @st.composite
     def one(draw: st.DrawFn) -> Finding:
         aim = draw(st.sampled_from(["anchor", "range", "path", "junk"]))
         start: int | None
         if aim in ("anchor", "range") and anchors:
-            anchor = draw(st.sampled_from(anchors))
-            path, side, line = anchor.path, anchor.side.value, anchor.line
-            earlier = [a.line for a in anchors if a[:2] == anchor[:2] and a.line < line]
+            path, side, line = draw(st.sampled_from(anchors))
+            earlier = [n for p, s, n in anchors if (p, s) == (path, side) and n < line]
             if aim == "range" and earlier:
                 start = draw(st.sampled_from(earlier))  # same hunk or not: both must be seen
             else:
@@ -445,52 +470,44 @@ def _findings(diff: Diff) -> st.SearchStrategy[Finding]:
     return one()
 
 
-def _kinds(diff: Diff) -> dict[tuple[str, str, int], LineKind]:
-    """(path, side, number) -> kind, for every numbered line of every hunk, context included on
-    both sides: built from the hunks' lines, independently of ``Diff.anchors``."""
-    out: dict[tuple[str, str, int], LineKind] = {}
-    for hunk in diff.hunks:
-        for ln in hunk.lines:
-            if ln.new_no is not None:
-                out[hunk.path, "RIGHT", ln.new_no] = ln.kind
-            if ln.old_no is not None:
-                out[hunk.path, "LEFT", ln.old_no] = ln.kind
-    return out
+CHANGED = {"RIGHT": "+", "LEFT": "-"}  # the patch mark of a changed line on each side
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=_diffs(), data=st.data())
-def test_placed_comments_are_always_accepted_anchors(text: str, data: st.DataObject) -> None:
+@given(case=_diffs(), data=st.data())
+def test_placed_comments_are_rows_github_accepts(
+    case: tuple[str, dict[str, str]], data: st.DataObject
+) -> None:
+    text, patches = case
     diff = parse_diff(text)
     assert all(f.problem is None for f in diff.files)
-    anchors, kinds = diff.anchors, _kinds(diff)
-    changed = {"RIGHT": LineKind.ADDED, "LEFT": LineKind.DELETED}
+    rows = _github_rows(patches)
     mode = data.draw(st.sampled_from(PlacementMode))
-    findings = data.draw(st.lists(_findings(diff), min_size=1, max_size=20))
+    paths = [f.path for f in diff.files]
+    findings = data.draw(st.lists(_findings(rows, paths), min_size=1, max_size=20))
 
     placed, demoted = place_all(findings, diff, mode)
 
     assert len(placed) + len(demoted) == len(findings)
     for f, p in placed:
-        side = Side(p.side)
         assert (p.path, p.side, p.line) == (f.path, f.side, f.line)
-        end = Anchor(p.path, side, p.line)
-        assert end in anchors
+        end = rows.get((p.path, p.side, p.line))
+        assert end is not None, "GitHub: line must be part of the diff"
         first = p.line
         if p.start_line is not None:
             assert p.start_line == f.start_line
             assert p.start_side == p.side
-            assert 1 <= p.start_line < p.line
-            start = Anchor(p.path, side, p.start_line)
-            assert start in anchors
-            assert anchors[start] is anchors[end]
+            start = rows.get((p.path, p.side, p.start_line))
+            assert start is not None, "GitHub: start line must be part of the same hunk"
+            assert start.hunk == end.hunk, "GitHub: start line must be part of the same hunk"
+            assert start.index < end.index, "GitHub: start line must precede the end line"
             first = p.start_line
         else:
             assert p.start_side is None
             assert f.start_line in (None, f.line)
         if mode is PlacementMode.ADDED:
             for n in range(first, p.line + 1):
-                assert kinds[p.path, p.side, n] is changed[p.side]
+                assert rows[p.path, p.side, n].kind == CHANGED[p.side]
         if f.suggestion is not None:
             assert p.side == "RIGHT"
         if mode is PlacementMode.ADDED:  # ADDED places a subset of DIFF_CONTEXT, identically
@@ -498,12 +515,15 @@ def test_placed_comments_are_always_accepted_anchors(text: str, data: st.DataObj
     for _, reason in demoted:
         assert reason in set(Reason)
 
-    # completeness: every anchor takes a one-line comment (in ADDED mode, iff the line changed)
-    for anchor in anchors:
-        one_line = finding(anchor.path, anchor.line, anchor.side.value)
-        expected = at(anchor.path, anchor.line, anchor.side.value)
+    # completeness: every row of the contract (facts/github.md: RIGHT for added and context
+    # lines, LEFT for deleted ones) takes a one-line comment, in ADDED mode iff the line
+    # changed. GitHub also takes LEFT on a context line; depthgate never aims there.
+    for (path, side, line), row in rows.items():
+        if side == "LEFT" and row.kind != "-":
+            continue
+        one_line = finding(path, line, side)
+        expected = at(path, line, side)
         assert place(one_line, diff, PlacementMode.DIFF_CONTEXT) == expected
-        is_changed = kinds[anchor.path, anchor.side.value, anchor.line] is changed[anchor.side]
         assert place(one_line, diff, PlacementMode.ADDED) == (
-            expected if is_changed else "not_an_added_line"
+            expected if row.kind == CHANGED[side] else "not_an_added_line"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from typing import Any
 
@@ -15,7 +16,6 @@ from depthgate.core.routes import LoadedConfig
 from depthgate.core.summary import (
     MAX_CHARS,
     MAX_FPS,
-    MAX_HUNKS,
     SummaryState,
     fingerprints_in,
     parse_state,
@@ -86,7 +86,7 @@ def test_the_marker_survives_truncation_and_damage(default_config: LoadedConfig)
     result = outcome(default_config, json.dumps({"findings": many}))
     result.summary_only = result.summary_only * 100  # a huge summary
     fps = frozenset(f"{i:020x}" for i in range(5000))
-    hunks = frozenset(f"{i:012x}" for i in range(5000))
+    hunks = frozenset(hashlib.sha256(b"%d" % i).hexdigest()[:12] for i in range(5000))
     body = render_summary(result, SummaryState(head_sha="h", fingerprints=fps, hunks=hunks))
     assert len(body) <= MAX_CHARS
     assert "summary truncated" in body
@@ -94,7 +94,8 @@ def test_the_marker_survives_truncation_and_damage(default_config: LoadedConfig)
     state = parse_state(body)
     assert state is not None
     assert len(state.fingerprints) == MAX_FPS
-    assert len(state.hunks) == MAX_HUNKS
+    assert state.reviewed(hunks) == hunks  # every reviewed hunk, however many
+    assert not state.reviewed(hashlib.sha256(b"x%d" % i).hexdigest()[:12] for i in range(5000))
     assert parse_state("no marker here") is None
     assert parse_state("<!-- depthgate:summary {not json} -->") is None
     assert parse_state('<!-- depthgate:summary {"head": 3} -->') is None
@@ -125,3 +126,19 @@ def test_a_failure_that_was_not_retried_does_not_say_after_0_retries() -> None:
         assert "retry" not in text(cls, 0).replace("Retry-After", "")
         assert "after 1 retry" in text(cls, 1)
         assert "after 3 retries" in text(cls, 3)
+
+
+def test_a_version_1_marker_still_reads() -> None:
+    body = '<!-- depthgate:summary {"v":1,"head":"h","fps":["ab"],"hunks":["0123456789ab"]} -->'
+    state = parse_state(body)
+    assert state is not None
+    assert state.reviewed(["0123456789ab", "ffffffffffff"]) == {"0123456789ab"}
+
+
+def test_the_marker_keeps_full_keys_while_they_fit() -> None:
+    keys = frozenset(hashlib.sha256(b"%d" % i).hexdigest()[:12] for i in range(2000))
+    marker = SummaryState("h", hunks=keys).to_marker()
+    assert len(marker) < 16_100  # 8 characters a hunk
+    state = parse_state(marker)
+    assert state is not None
+    assert state.hunks == keys

@@ -1,5 +1,5 @@
-"""The Dockerfile (hadolint clean, hash-locked, non-root, healthcheck, serve by default), the
-docker-compose example (linted, not run: no Docker engine on CI) and the lock file."""
+"""The Dockerfile (hadolint) and the docker-compose example (the compose spec, no secret value in
+it), linted, not run: no Docker engine on CI."""
 
 from __future__ import annotations
 
@@ -25,28 +25,12 @@ def test_dockerfile_is_hadolint_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_dockerfile_essentials() -> None:
-    text = (ROOT / "Dockerfile").read_text()
-    assert "-slim" in text
-    assert "--require-hashes -r requirements/app.txt" in text
-    assert "--no-deps" in text  # depthgate itself resolves nothing more
-    assert "\nUSER 10001\n" in text
-    assert "HEALTHCHECK" in text
-    assert "/healthz" in text
-    assert 'CMD ["depthgate", "serve"' in text
-
-
-def test_compose_example() -> None:
-    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = doc["services"]
-    assert set(services) == {"app", "worker", "redis"}
-    anchor = doc["x-depthgate"]
-    assert anchor["environment"]["DEPTHGATE_QUEUE_URL"] == "redis://redis:6379/0"
-    assert services["app"]["command"][:2] == ["depthgate", "serve"]
-    assert services["worker"]["command"][:2] == ["depthgate", "worker"]
-    assert services["redis"]["healthcheck"]
-    # no secret value is written into the file
-    for value in anchor["environment"].values():
+def test_compose_example_writes_no_secret_value() -> None:
+    environment = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-depthgate"][
+        "environment"
+    ]
+    assert environment
+    for value in environment.values():  # references to the environment or to secret files
         assert str(value).startswith(("${", "redis://", "/run/secrets/"))
 
 

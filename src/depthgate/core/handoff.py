@@ -179,6 +179,7 @@ def build_handoff(
                 "error_class": f.error_class.value,
                 "http_status": f.http_status,
                 "retries": f.retries,
+                "sent": f.sent,
             }
             for f in (outcome.failures if outcome else [])
         ],
@@ -261,6 +262,12 @@ def render_markdown(note: Mapping[str, Any]) -> str:
         ]
         if len(hunks["failed"]) > 50:
             lines.append(f"- … and {len(hunks['failed']) - 50} more (see the JSON note)")
+    unsent = [f for f in note["failures"] if not f.get("sent", True)]
+    if unsent:
+        lines += ["", "Not sent (held back after the failure above):", ""]
+        lines += [f"- `{f['task']}` ({f['alias']}, {f['error_class']})" for f in unsent[:50]]
+        if len(unsent) > 50:
+            lines.append(f"- … and {len(unsent) - 50} more (see the JSON note)")
     if note["remaining_uncertainty"]:
         lines += ["", "Remaining uncertainty:", ""]
         lines += [f"- {u}" for u in note["remaining_uncertainty"]]

@@ -8,9 +8,11 @@ Order of calls: every alias is probed at once, each with its first task, before 
 is sent to it; once an alias's probe answered, its other tasks start (the gateway client holds
 them to the route's concurrency). An ``auth`` or ``unknown_alias`` answer stops the run:
 nothing is retried or sent to a fallback, and no task that has not started yet is sent (probes
-already in flight on other aliases finish). Everything else fails only its own task: a partial
-review keeps what completed, and every hunk ends in exactly one state -- ``reviewed``,
-``skipped(reason)`` or ``failed(error class)``.
+already in flight on other aliases finish). A probe that failed with any other class (its
+retries spent) holds back its alias's other tasks: they are not sent and fail with the probe's
+class, so an alias that is down costs one probe's attempts, not every task's. Any other failure
+fails only its own task: a partial review keeps what completed, and every hunk ends in exactly
+one state -- ``reviewed``, ``skipped(reason)`` or ``failed(error class)``.
 
 ``options.progress``, when set, is told about every task as it is sent and as it ends (alias,
 tier, hunks, status, latency): the surfaces print it while the review runs.
@@ -151,10 +153,12 @@ class _TaskResult:
 
 
 class _Stop:
-    """Set once an auth or unknown-alias failure makes every further call pointless."""
+    """Set once an auth or unknown-alias failure makes every further call pointless; ``held``
+    names the aliases whose probe failed, whose other tasks are therefore not sent."""
 
     def __init__(self) -> None:
         self.cause: TaskFailure | None = None
+        self.held: dict[str, TaskFailure] = {}
 
     def current(self) -> TaskFailure | None:
         """Read anew after every await: another task may have stopped the run meanwhile."""
@@ -175,6 +179,8 @@ async def review(plan: Plan, gateway: Gateway, options: ReviewOptions) -> Review
         # or unknown costs one call, not one per task
         first, *others = tasks
         probe = await _run_task(first, plan, gateway, options, stop)
+        if probe.failure is not None and probe.failure.sent:
+            stop.held[probe.task.alias] = probe.failure
         rest = await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in others))
         return [probe, *rest]
 
@@ -268,6 +274,9 @@ async def _run_task(
     cause = stop.current()
     if cause is not None:
         return _told(_not_sent(result, cause), options)
+    probe = stop.held.get(task.alias)
+    if probe is not None:
+        return _told(_not_sent(result, probe, why=f"the probe of {task.alias} failed"), options)
     _tell(options, task, "sent")
     escalate = _may_escalate(task, plan)
     messages = build_messages(task, options.pr, escalate=escalate)
@@ -367,12 +376,13 @@ def _told(result: _TaskResult, options: ReviewOptions) -> _TaskResult:
     return result
 
 
-def _not_sent(result: _TaskResult, cause: TaskFailure) -> _TaskResult:
+def _not_sent(result: _TaskResult, cause: TaskFailure, *, why: str = "") -> _TaskResult:
+    why = why or f"the run stopped after {cause.alias} answered"
     result.failure = TaskFailure(
         result.task.id,
         result.task.alias,
         cause.error_class,
-        f"not sent: the run stopped after {cause.alias} answered {cause.error_class.value}",
+        f"not sent: {why} {cause.error_class.value} ({cause.task_id})",
         sent=False,
     )
     return result

@@ -156,7 +156,7 @@ async def _review(
     run.summary_id = prior.summary.id if prior.summary else None
 
     earlier = (
-        (state.hunks & {hunk_key(h) for h in diff.hunks})
+        state.reviewed(hunk_key(h) for h in diff.hunks)
         if state and not options.full
         else frozenset()
     )

@@ -10,6 +10,7 @@ exceeds GitHub's 65,536 characters, and the marker survives any truncation.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import Counter
@@ -24,7 +25,15 @@ MARKER = "depthgate:summary"
 MAX_CHARS = 65_536
 MAX_FPS = 600  # ~23 characters each
 SKIPPED_FILES_SHOWN = 50
-MAX_HUNKS = 1500  # ~15 characters each: the marker stays under 40,000 characters
+# The marker never takes more than this; the visible summary keeps the rest of the 65,536.
+MAX_MARKER = 48_000
+# Reviewed hunks travel as one base64 string of their sorted keys' leading bytes: 8 characters
+# a hunk at the full 6 bytes of plan.hunk_key (2,000 hunks: 16,000 characters), down to 4 bytes
+# (about 6,400 hunks next to 600 fingerprints) when the PR is larger. A 4-byte prefix takes an
+# unreviewed hunk for a reviewed one with odds of n / 2**32 (6,400 hunks: 1 in 670,000).
+KEY_BYTES = 6
+MIN_KEY_BYTES = 4
+_HEX = re.compile(r"[0-9a-f]+")
 # The marker's one pattern: read (parse_state), replaced (with_state), removed (strip_marker)
 _STATE = re.compile(
     r"(?P<lead>\n*)<!-- " + re.escape(MARKER) + r" (?P<json>\{.*?\}) -->", re.DOTALL
@@ -43,17 +52,62 @@ _FP = re.compile(re.escape(FINGERPRINT_MARK) + r"(?P<fp>[0-9a-f]{8,64})")
 class SummaryState:
     head_sha: str
     fingerprints: frozenset[str] = field(default_factory=frozenset)
-    hunks: frozenset[str] = field(default_factory=frozenset)  # plan.hunk_key of reviewed hunks
-    version: int = 1
+    # plan.hunk_key of reviewed hunks, or their leading hex digits when read from a marker
+    # that had to shorten them: ask :meth:`reviewed`, not ``in``
+    hunks: frozenset[str] = field(default_factory=frozenset)
+
+    def reviewed(self, keys: Iterable[str]) -> frozenset[str]:
+        """The ``keys`` (full plan.hunk_key values) this state records as reviewed."""
+        widths = {len(k) for k in self.hunks}
+        return frozenset(k for k in keys if any(k[:w] in self.hunks for w in widths))
 
     def to_marker(self) -> str:
         # Capped so the marker always leaves room for the visible summary. Fingerprints past the
-        # cap are still found in the review comments themselves; hunks past it are reviewed
-        # again next time (costlier, never wrong).
+        # cap are still found in the review comments themselves.
         fps = sorted(self.fingerprints)[:MAX_FPS]
-        hunks = sorted(self.hunks)[:MAX_HUNKS]
-        data = {"v": self.version, "head": self.head_sha, "fps": fps, "hunks": hunks}
-        return f"<!-- {MARKER} {json.dumps(data, separators=(',', ':'))} -->"
+        data: dict[str, object] = {"v": 2, "head": self.head_sha, "fps": fps}
+        head = len(_marker(data))
+        width, packed = _pack_keys(self.hunks, MAX_MARKER - head - len(',"kb":6,"hk":""'))
+        data |= {"kb": width, "hk": packed}
+        return _marker(data)
+
+
+def _marker(data: dict[str, object]) -> str:
+    return f"<!-- {MARKER} {json.dumps(data, separators=(',', ':'))} -->"
+
+
+def _pack_keys(keys: Collection[str], room: int) -> tuple[int, str]:
+    """The widest prefix (KEY_BYTES down to MIN_KEY_BYTES) at which every key fits in ``room``
+    base64 characters. Past the narrowest width's capacity the highest keys are left out (they
+    are reviewed again: costlier, never wrong)."""
+    hexes = [k for k in keys if _HEX.fullmatch(k) and len(k) % 2 == 0]
+    width = min([KEY_BYTES, *(len(k) // 2 for k in hexes)])
+    width = max(width, 1)
+    while True:
+        prefixes = sorted({bytes.fromhex(k[: 2 * width]) for k in hexes})
+        fits = _b64_len(len(prefixes) * width) <= room
+        if fits or width <= MIN_KEY_BYTES:
+            break
+        width -= 1
+    if not fits:
+        prefixes = prefixes[: (room // 4 * 3) // width]
+    return width, base64.b64encode(b"".join(prefixes)).decode("ascii")
+
+
+def _b64_len(n: int) -> int:
+    return (n + 2) // 3 * 4
+
+
+def _unpack_keys(width: object, packed: object) -> frozenset[str]:
+    if not isinstance(width, int) or not isinstance(packed, str) or not 1 <= width <= 32:
+        return frozenset()
+    try:
+        raw = base64.b64decode(packed, validate=True)
+    except ValueError:
+        return frozenset()
+    if len(raw) % width:
+        return frozenset()
+    return frozenset(raw[i : i + width].hex() for i in range(0, len(raw), width))
 
 
 def parse_state(body: str) -> SummaryState | None:
@@ -67,10 +121,14 @@ def parse_state(body: str) -> SummaryState | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("head"), str):
         return None
+    if data.get("v") == 2:
+        hunks = _unpack_keys(data.get("kb"), data.get("hk"))
+    else:  # version 1: the keys as a JSON list, at most 1,500 of them
+        hunks = _strings(data.get("hunks"))
     return SummaryState(
         head_sha=data["head"],
         fingerprints=_strings(data.get("fps")),
-        hunks=_strings(data.get("hunks")),
+        hunks=hunks,
     )
 
 

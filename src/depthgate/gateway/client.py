@@ -54,6 +54,7 @@ from depthgate.core.routes import (
 )
 from depthgate.core.secretscan import find_secret_shape
 from depthgate.gateway import endpoint, profiles
+from depthgate.retrylog import route_retries_to_logging
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class HttpGateway:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        route_retries_to_logging()
         self.settings = settings
         self.routes = routes
         self._clock = clock

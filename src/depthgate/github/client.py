@@ -38,6 +38,7 @@ from depthgate.core.ports import ExistingComment, GitHubErrorClass, GitHubFailur
 from depthgate.core.publish import ReviewPayload
 from depthgate.core.source import Blob, BlobRequest, describe_size
 from depthgate.github.api import DEFAULT_API_URL, api_url
+from depthgate.retrylog import route_retries_to_logging
 
 T = TypeVar("T")
 
@@ -115,6 +116,7 @@ class PullRequestClient:
         github: Github | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        route_retries_to_logging()
         self.repo = repo
         self.number = number
         self.settings = settings
