@@ -25,6 +25,7 @@ from depthgate.app.metrics import Metrics
 from depthgate.app.server import create_app
 from depthgate.app.settings import AppSettings
 from depthgate.configfile import load_config
+from depthgate.core.routes import Tier
 from depthgate.github.client import GitHubSettings, PullRequestClient
 from tests.app.harness import Harness
 from tests.app.helpers import LiveServer, body_of, headers, pr_payload, wait_for, worker
@@ -605,6 +606,7 @@ def test_an_outsiders_command_does_nothing_visible(
 ) -> None:
     if role:
         world.gh.add_collaborator(REPO, login, role)
+
     def repo_writes() -> int:  # minting an installation token writes nothing to the repository
         return len([w for w in world.gh.writes() if w.path.startswith("/repos/")])
 
@@ -631,3 +633,71 @@ def test_help_plan_and_unknown_commands_are_answered(world: World) -> None:
     assert replies[2].startswith("That is not a depthgate command.")
     assert world.up.calls() == []
     assert len(gh.reactions) == 3
+
+
+# --- replies in depthgate's threads (design §11) ------------------------------------------------
+
+
+def _reply_payload(world: World, reply: dict[str, Any]) -> dict[str, Any]:
+    p = world.payload()
+    out = {k: p[k] for k in ("repository", "installation", "sender", "pull_request")}
+    out["action"] = "created"
+    out["comment"] = {
+        "id": reply["id"],
+        "in_reply_to_id": reply["in_reply_to_id"],
+        "body": reply["body"],
+        "user": {"login": reply["user"]["login"], "type": reply["user"]["type"]},
+    }
+    return out
+
+
+def test_a_reply_in_a_depthgate_thread_is_answered_once_by_its_tiers_alias(
+    world: World,
+) -> None:
+    gh, h, up = world.gh, world.harness, world.up
+    h.deliver(world.payload())
+    h.drain()
+    root = next(c for c in gh.review_comments(REPO, N) if "tier=" in c["body"])
+    tier = re.search(r"tier=(\w+)", root["body"])
+    assert tier is not None
+    config = world.harness.config.config
+    alias = config.routes[config.tiers.alias(Tier(tier[1]))].send_model
+    up.default = Behavior(content='{"reply": "Because `x` is read before the check @all."}')
+    before = len(up.calls())
+    human = gh.add_review_reply(REPO, N, root["id"], "Why is this a problem?", "alice")
+    h.deliver(_reply_payload(world, human), event="pull_request_review_comment")
+    h.drain()
+    answers = [c for c in gh.review_comments(REPO, N) if "depthgate:reply" in c["body"]]
+    assert len(answers) == 1
+    assert answers[0]["in_reply_to_id"] == root["id"]
+    assert "Because" in answers[0]["body"]
+    assert "@all" not in answers[0]["body"].replace("`@all`", "")  # no live mention
+    (call,) = up.calls()[before:]
+    assert call.body is not None
+    assert call.body["model"] == alias
+    assert "Why is this a problem?" in json.dumps(call.body["messages"])
+    # depthgate's own answer arrives as an event too: never answered
+    h.deliver(_reply_payload(world, answers[0]), event="pull_request_review_comment")
+    h.drain()
+    assert len([c for c in gh.review_comments(REPO, N) if "depthgate:reply" in c["body"]]) == 1
+
+
+def test_replies_outside_depthgates_threads_or_past_the_budget_get_no_answer(
+    world: World,
+) -> None:
+    gh, h, up = world.gh, world.harness, world.up
+    h.deliver(world.payload())
+    h.drain()
+    root = next(c for c in gh.review_comments(REPO, N) if "tier=" in c["body"])
+    up.default = error(500, "upstream down")
+    failing = gh.add_review_reply(REPO, N, root["id"], "Really?", "alice")
+    h.deliver(_reply_payload(world, failing), event="pull_request_review_comment")
+    h.drain()  # the gateway failed: logged, nothing posted
+    assert not [c for c in gh.review_comments(REPO, N) if "depthgate:reply" in c["body"]]
+    up.default = Behavior(content='{"reply": "ok"}')
+    for n in range(12):  # the default budget is 10 an hour
+        more = gh.add_review_reply(REPO, N, root["id"], f"question {n}", "alice")
+        h.deliver(_reply_payload(world, more), event="pull_request_review_comment")
+        h.drain()
+    answered = [c for c in gh.review_comments(REPO, N) if "depthgate:reply" in c["body"]]
+    assert len(answered) == 10

@@ -1106,6 +1106,12 @@ class FakeGitHub:
             ("GET", _R + r"/issues/comments/(?P<id>\d+)", self._get_issue_comment, "issues"),
             ("POST", _R + r"/issues/comments/(?P<id>\d+)/reactions", self._react, "issues"),
             (
+                "POST",
+                _R + r"/pulls/(?P<number>\d+)/comments/(?P<id>\d+)/replies",
+                self._reply,
+                "pull_requests",
+            ),
+            (
                 "GET",
                 _R + r"/collaborators/(?P<login>[^/]+)/permission",
                 self._collaborator_permission,
@@ -1786,6 +1792,53 @@ class FakeGitHub:
         reaction = {"id": next(self._ids), "content": content, "user": user}
         self.reactions.append({**reaction, "comment_id": comment["id"]})
         return Response(201, reaction)
+
+    def add_review_reply(
+        self, full_name: str, number: int, root_id: int, body: str, login: str
+    ) -> dict[str, Any]:
+        """A person's reply in a review thread (what pull_request_review_comment.created says)."""
+        with self._lock:
+            root = next(c for c in self._review_comments if c["id"] == root_id)
+            return self._store_reply(root, self._user_for_login(login), body)
+
+    def _store_reply(self, root: dict[str, Any], user: dict[str, Any], body: str) -> dict[str, Any]:
+        cid = next(self._ids)
+        url = root["url"].rsplit("/", 1)[0] + f"/{cid}"
+        html = root["html_url"].rsplit("_r", 1)[0] + f"_r{cid}"
+        reply = {
+            **{k: v for k, v in root.items() if k != "_key"},
+            "id": cid,
+            "url": url,
+            "html_url": html,
+            "_links": {**root["_links"], "self": {"href": url}, "html": {"href": html}},
+            "node_id": _node_id("PRRC", cid),
+            "in_reply_to_id": root["id"],
+            "user": user,
+            "body": body,
+            "created_at": iso(time.time()),
+            "updated_at": iso(time.time()),
+        }
+        self._review_comments.append({**reply, "_key": root["_key"]})
+        return reply
+
+    def _reply(self, ctx: _Ctx) -> Response:
+        pull = self._pull_of(ctx)
+        rid = int(ctx.params["id"])
+        root = next(
+            (
+                c
+                for c in self._review_comments
+                if c["id"] == rid and c["_key"] == (pull.repo.full_name, pull.number)
+            ),
+            None,
+        )
+        if root is None:
+            raise _not_found()
+        if root.get("in_reply_to_id"):
+            raise _unprocessable("in_reply_to_id must be the thread's first comment")  # unverified
+        body = self._check_issue_body(ctx)
+        self._count_creation()
+        return Response(201, _public(self._store_reply(root, self._actor(ctx), body)))
 
     def _collaborator_permission(self, ctx: _Ctx) -> Response:
         role = self._collaborators.get((ctx.repo_name(), unquote(ctx.params["login"])))

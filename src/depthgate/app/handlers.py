@@ -13,12 +13,13 @@ comments carry their fingerprints and the summary its marker.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from depthgate.app import commands
+from depthgate.app import commands, replies
 from depthgate.app.errors import AppAuthError
-from depthgate.app.jobs import COMMAND_EVENT, RERUN_EVENTS
+from depthgate.app.jobs import COMMAND_EVENT, REPLY_EVENT, RERUN_EVENTS
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
 from depthgate.cli.flags import Flags
 from depthgate.cli.progress import Progress, progress_line
@@ -52,7 +53,14 @@ def register(app: App) -> None:
     app.on(*REVIEW_EVENTS)(review_job)
     app.on(*RERUN_EVENTS)(rerun_job)
     app.on(COMMAND_EVENT)(command_job)
+    app.on(REPLY_EVENT)(reply_job)
     app.on_failure(job_failed)
+
+
+async def reply_job(ctx: Context) -> JobResult:
+    """A reply in a review thread: answered when the thread is depthgate's (app/replies.py)."""
+    client = _client(ctx, ctx.job.repository, ctx.pull_request()[2])
+    return await replies.answer(ctx, client, time.time())
 
 
 async def command_job(ctx: Context) -> JobResult:

@@ -134,6 +134,8 @@ def job_spec(event: str, delivery_id: str, payload: Any) -> JobSpec:
         return rerun
     if name == COMMAND_EVENT:
         return _command(payload, base, spec)
+    if name == REPLY_EVENT:
+        return _reply(payload, base, spec)
     pr = payload.get("pull_request")
     if isinstance(pr, dict):
         number, head = pr.get("number"), (pr.get("head") or {}).get("sha")
@@ -200,3 +202,26 @@ def _command(payload: dict[str, Any], base: str, spec: JobSpec) -> JobSpec:
     if not isinstance(number, int) or not isinstance(comment_id, int):
         raise ValueError("issue_comment without the issue's number and the comment's id")
     return replace(spec, key=f"{base}:pr{number}:comment{comment_id}", pr_number=number)
+
+
+REPLY_EVENT = "pull_request_review_comment.created"
+
+
+def _reply(payload: dict[str, Any], base: str, spec: JobSpec) -> JobSpec:
+    """A review comment that answers a thread (perhaps one of depthgate's): a job per comment,
+    apart from the PR's review jobs (it moves no head and supersedes nothing)."""
+    comment, pr = payload.get("comment"), payload.get("pull_request")
+    if not isinstance(comment, dict) or not isinstance(pr, dict):
+        raise ValueError("pull_request_review_comment without its comment and pull_request")
+    if not isinstance(comment.get("in_reply_to_id"), int):
+        raise Ignored("a new review comment, not a reply in a thread")
+    number, comment_id = pr.get("number"), comment.get("id")
+    if not isinstance(number, int) or not isinstance(comment_id, int):
+        raise ValueError("pull_request_review_comment without the PR's number and the comment id")
+    head = (pr.get("head") or {}).get("sha")
+    return replace(
+        spec,
+        key=f"{base}:pr{number}:reply{comment_id}",
+        pr_number=number,
+        head_sha=head if isinstance(head, str) else None,
+    )

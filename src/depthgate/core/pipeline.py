@@ -542,7 +542,8 @@ def _comment(
     footer = "\n\n<sub>depthgate · " + " · ".join(
         _MODEL_CHARS.sub("", x)[:100] for x in (prov.tier, prov.alias, prov.model or "") if x
     )
-    footer += f"</sub>\n<!-- {FINGERPRINT_MARK}{fp} -->"
+    # the tier in the hidden state: a reply in this comment's thread goes to the same depth
+    footer += f"</sub>\n<!-- {FINGERPRINT_MARK}{fp} tier={prov.tier} -->"
     policy = options.sanitize
     budget = min(policy.max_bytes, options.comment_max_bytes) - len(footer.encode())
     text = sanitize("\n".join(parts), replace(policy, max_bytes=budget))

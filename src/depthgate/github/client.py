@@ -171,6 +171,16 @@ class PullRequestClient:
             lambda: [_existing(c) for c in self._pull().get_review_comments()],
         )
 
+    def review_threads(self) -> list[dict[str, Any]]:
+        """Every review comment of the PR as GitHub returns it (``in_reply_to_id``, ``path``,
+        ``line``, ``side``, ``diff_hunk``, ``created_at``...): the threads, in one read."""
+        # _rawData, not raw_data: the listing holds every field already, and raw_data would
+        # complete each comment with a GET of its own (one read per comment)
+        return self._read(
+            "read the pull request's review comments",
+            lambda: [dict(c._rawData) for c in self._pull().get_review_comments()],
+        )
+
     def read_blobs(self, requests: Sequence[BlobRequest], *, max_bytes: int) -> dict[str, Blob]:
         """Many files in one GraphQL query per :data:`GRAPHQL_BLOBS` files (the source port).
 
@@ -311,6 +321,18 @@ class PullRequestClient:
             )
 
         self._write("acknowledge the command", post)
+
+    def reply_in_thread(self, root_id: int, body: str) -> int:
+        """``POST /pulls/{n}/comments/{id}/replies``: an answer in a review thread."""
+        pr = self._pull()
+
+        def post() -> int:
+            _, data = pr.requester.requestJsonAndCheck(
+                "POST", f"{pr.url}/comments/{root_id}/replies", input={"body": body}
+            )
+            return int(data["id"])
+
+        return self._write("answer in the review thread", post)
 
     def resume_check_run(self, check_id: int) -> None:
         """An earlier check run back to ``in_progress`` (Re-run was pressed on it)."""
