@@ -151,7 +151,10 @@ def test_fingerprints_are_stable_and_deduplicate(default_config: LoadedConfig) -
     two = asyncio.run(review(plan, FakeGateway(lambda a, m: answer), ReviewOptions()))
     assert len(one.comments) == 1
     assert [c.fingerprint for c in one.comments] == [c.fingerprint for c in two.comments]
-    assert f"<!-- {FINGERPRINT_MARK}{one.comments[0].fingerprint} -->" in one.comments[0].body
+    first = one.comments[0]
+    assert (
+        f"<!-- {FINGERPRINT_MARK}{first.fingerprint} tier={first.provenance.tier} -->" in first.body
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +227,8 @@ def test_every_comment_is_on_the_diff_and_sanitized(
             assert c.start_line < c.line
             assert diff.anchors.get((c.path, c.start_side, c.start_line)) is hunk  # type: ignore[call-overload]
         visible, footer = c.body.rsplit("\n\n<sub>depthgate · ", 1)
-        assert footer.endswith(f"</sub>\n<!-- {FINGERPRINT_MARK}{c.fingerprint} -->")
+        mark = f"<!-- {FINGERPRINT_MARK}{c.fingerprint} tier={c.provenance.tier} -->"
+        assert footer.endswith(f"</sub>\n{mark}")
         assert invariant_violations(visible, SanitizePolicy()) == []
     for s in outcome.summary_only:
         for text_ in (s.finding.title, s.finding.body):
