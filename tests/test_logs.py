@@ -54,14 +54,14 @@ def test_credential_shapes_are_redacted_without_being_configured(stream: io.Stri
 
 
 def test_show_host_keeps_the_host_but_not_the_url(stream: io.StringIO) -> None:
-    url = "https://visible-gateway.example/base"
+    url = "https://shown-host-q8z7.invalid/base"
     protect([], [url], show_host=True)
     logging.getLogger("depthgate.test.logs").warning(
-        "calling %s/v1/x at visible-gateway.example", url
+        "calling %s/v1/x at shown-host-q8z7.invalid", url
     )
     text = stream.getvalue()
     assert url not in text
-    assert "at visible-gateway.example" in text
+    assert "at shown-host-q8z7.invalid" in text
 
 
 def test_install_wraps_existing_handlers_and_keeps_their_format() -> None:
