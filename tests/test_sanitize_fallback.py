@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-import cmarkgfm  # type: ignore[import-untyped]  # no type information shipped
+import cmarkgfm
 import pytest
 
 from depthgate.core import sanitize as sanitize_module

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from depthgate.core.errors import EXIT_GITHUB, EXIT_OK, DepthgateError
+from depthgate.logs import install
 
 COMMANDS = ("serve", "worker", "reconcile", "register")
 
@@ -119,12 +120,14 @@ def add_app_parsers(sub: Any) -> None:
     reg.add_argument("--dir", default=".", help="where to write the credentials (with --code)")
 
 
-def _logging(level: str) -> None:
+def _logging(level: str, env: Mapping[str, str]) -> None:
     logging.basicConfig(
         level=getattr(logging, level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs each request's full URL at INFO; exceptions carry what servers answered
+    install(env)
 
 
 def run_app_command(
@@ -150,7 +153,7 @@ def run_app_command(
             work,
         )
 
-        _logging(args.log_level)
+        _logging(args.log_level, env)
         settings = settings_from(env, args)
         if args.workers < 1:
             raise DepthgateError("--workers must be at least 1")

@@ -29,6 +29,7 @@ from depthgate.core.commands import (
     permission_needed,
 )
 from depthgate.core.diff import parse_github_files
+from depthgate.core.markdown import Escape
 from depthgate.core.plan import build_plan, render_text
 from depthgate.github.client import PullRequestClient
 
@@ -67,7 +68,10 @@ def reply_text(parsed: Command | Unknown, client: PullRequestClient, ctx: Contex
         return HELP
     if parsed.verb is Verb.PLAN:
         diff = parse_github_files(client.files())
-        text = render_text(build_plan(diff, ctx.config), verbose=True)[:MAX_PLAN_CHARS]
+        # PR text (paths, hunk headers) inside a fence longer than any backtick run in it,
+        # invisible characters removed and secrets redacted: it cannot leave the block
+        plan = render_text(build_plan(diff, ctx.config), verbose=True)
+        text = Escape().plain(plan)[:MAX_PLAN_CHARS]
         fence = "`" * max(3, _longest_backticks(text) + 1)
         return (
             f"**depthgate plan** (nothing was sent to the gateway)\n\n{fence}text\n{text}\n{fence}"

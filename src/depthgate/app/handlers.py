@@ -28,6 +28,7 @@ from depthgate.core.commands import Command
 from depthgate.core.errors import DepthgateError
 from depthgate.core.guidance import skip_reason
 from depthgate.core.handoff import render_markdown
+from depthgate.core.markdown import Escape
 from depthgate.core.ports import GitHubErrorClass, GitHubFailure, TaskProgress
 from depthgate.core.prreview import PrRun, summary_markdown
 from depthgate.core.sanitize import SanitizePolicy
@@ -89,7 +90,7 @@ async def review_job(ctx: Context) -> JobResult:
     head = ctx.job.head_sha or ""
     skip = _skip(ctx)
     if skip is not None:  # said in a neutral check run, never silent
-        summary = f"Not reviewed: {skip}."
+        summary = f"Not reviewed: {Escape().text(skip)}."  # names a label, a login
         client.finish_check_run(None, CHECK_NAME, head, "neutral", _output("Skipped", summary))
         ctx.metrics.github_write("check_run")
         return JobResult("neutral", summary)
@@ -209,9 +210,9 @@ def _verdict(result: RunResult, policy: SanitizePolicy) -> tuple[Any, str, str, 
     run, outcome = result.pr, result.outcome
     assert run is not None
     if result.handoff is not None:
-        summary = render_markdown(result.handoff)
+        summary = render_markdown(result.handoff, policy.secrets)
         return "failure", "Review incomplete", summary, _summary_text(run, policy)
-    skipped = run.skipped or ""
+    skipped = Escape.of(policy.secrets).text(run.skipped or "")
     if skipped.startswith("superseded"):
         return "neutral", "Superseded by a newer push", skipped, ""
     if outcome is None:
@@ -236,7 +237,9 @@ def _reason(note: Mapping[str, Any]) -> str:
 
 
 def _summary_text(run: PrRun, policy: SanitizePolicy) -> str:
-    return summary_markdown(run, policy) if run.outcome is not None else run.skipped or ""
+    if run.outcome is not None:
+        return summary_markdown(run, policy)
+    return Escape.of(policy.secrets).text(run.skipped or "")
 
 
 def _count(ctx: Context, run: PrRun) -> None:
@@ -271,9 +274,9 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
             "failure",
             {
                 "title": "Review failed",
-                "summary": f"depthgate gave up after {job.attempt} attempts: {error}\n\n"
-                "Fix the cause, then redeliver the webhook delivery "
-                f"{job.delivery_id} (or run `depthgate reconcile`).",
+                "summary": f"depthgate gave up after {job.attempt} attempts: "
+                f"{Escape().text(error)}\n\nFix the cause, then redeliver the webhook delivery "
+                f"{Escape().code(job.delivery_id)} (or run `depthgate reconcile`).",
                 "text": "",
             },
         )

@@ -22,6 +22,7 @@ from depthgate.cli.ghrun import ACTIONS_BOT, ActionsIO, resolve, run_review
 from depthgate.configfile import load_config, read_repository_config
 from depthgate.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, DepthgateError, UsageError
 from depthgate.core.guidance import skip_reason
+from depthgate.core.markdown import Escape
 from depthgate.core.routes import GatewayConfig, LoadedConfig
 from depthgate.github.actions import (
     Kind,
@@ -58,9 +59,10 @@ def die(problem: SetupProblem, actions: ActionsIO, out: TextIO, err: TextIO) -> 
     out.write(annotation("error", f"{problem.cause} {problem.fix}", title=problem.title) + "\n")
     err.write(f"depthgate: error: {problem.cause} {problem.fix}\n")
     write_outputs(actions.output_path, action_outputs())
+    # the cause may quote the repository's config or the event: escaped; the fix is ours
     append_summary(
         actions.summary_path,
-        f"## {problem.title}\n\n{problem.cause}\n\n**What to do:** {problem.fix}\n\n"
+        f"## {problem.title}\n\n{Escape().text(problem.cause)}\n\n**What to do:** {problem.fix}\n\n"
         "Nothing was sent to the gateway and nothing was posted.\n",
     )
     return problem.exit_code
@@ -205,7 +207,8 @@ def _base_config(
 
 
 def _neutral(actions: ActionsIO, out: TextIO, message: str) -> int:
+    # the message names the fork (a repository name) or the event's action
     out.write(annotation("notice", message, title="depthgate") + "\n")
     write_outputs(actions.output_path, action_outputs())
-    append_summary(actions.summary_path, f"## depthgate\n\n{message}\n")
+    append_summary(actions.summary_path, f"## depthgate\n\n{Escape().text(message)}\n")
     return EXIT_OK

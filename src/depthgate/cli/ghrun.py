@@ -28,6 +28,7 @@ from depthgate.cli.run import (
 )
 from depthgate.core.handoff import annotation as handoff_annotation
 from depthgate.core.handoff import render_markdown
+from depthgate.core.markdown import Escape
 from depthgate.core.plan import render_text
 from depthgate.core.prreview import PrRun, summary_markdown
 from depthgate.core.report import render_outcome_text
@@ -40,6 +41,7 @@ from depthgate.github.actions import (
     annotation,
     append_summary,
     group,
+    no_commands,
     write_outputs,
 )
 from depthgate.github.client import GitHubSettings, PullRequestClient, parse_pr_ref
@@ -114,12 +116,14 @@ def _report(
 ) -> None:
     run, outcome, note = result.pr, result.outcome, result.handoff
     assert run is not None
+    secrets = cfg.run.review.sanitize.secrets
+    md = Escape.of(secrets)
     if cfg.output_format == "json":
         out.write(json.dumps(result_document(result, ref), indent=2, ensure_ascii=False) + "\n")
     else:
-        _print_text(run, ref, out, grouped=actions is not None)
+        _print_text(run, ref, out, grouped=actions is not None, md=md)
     if note is not None:
-        err.write(render_markdown(note))
+        err.write(render_markdown(note, secrets))
 
     if actions is not None:
         if result.fork_read_only:
@@ -137,7 +141,7 @@ def _report(
             out.write(handoff_annotation(note) + "\n")
         # GitHub shows 10 warnings per step; the rest are in the log and the summary
         for warning in (outcome.warnings if outcome else [])[:MAX_WARNINGS]:
-            out.write(annotation("warning", warning, title="depthgate") + "\n")
+            out.write(annotation("warning", md.plain(warning), title="depthgate") + "\n")
         counts = outcome.counts() if outcome else {"reviewed": 0, "failed": 0}
         handoff_path = cfg.run.handoff_path
         write_outputs(
@@ -152,17 +156,18 @@ def _report(
         append_summary(actions.summary_path, _job_summary(run, note, cfg.run.review.sanitize))
 
 
-def _print_text(run: PrRun, ref: str, out: TextIO, *, grouped: bool) -> None:
+def _print_text(run: PrRun, ref: str, out: TextIO, *, grouped: bool, md: Escape) -> None:
     head = f" at {run.pr.head_sha[:12]}" if run.pr else ""
+    # in Actions, paths, headers and the model's reasons could spell a workflow command
     if run.plan is not None and grouped:
-        with group(out, "depthgate: routing plan"):
-            out.write(render_text(run.plan, verbose=True))
+        with group(out, "depthgate: routing plan"), no_commands(out):
+            out.write(md.plain(render_text(run.plan, verbose=True)))
     if run.outcome is not None:
         if grouped:
-            with group(out, "depthgate: review"):
-                out.write(render_outcome_text(run.outcome))
+            with group(out, "depthgate: review"), no_commands(out):
+                out.write(render_outcome_text(run.outcome, md.secrets))
         else:
-            out.write(render_outcome_text(run.outcome))
+            out.write(render_outcome_text(run.outcome, md.secrets))
     parts = [f"depthgate: {ref}{head}:"]
     if run.skipped:
         parts.append(run.skipped)
@@ -178,15 +183,16 @@ def _print_text(run: PrRun, ref: str, out: TextIO, *, grouped: bool) -> None:
         parts.append(f"summary comment {run.summary_id} written")
     if run.github_failure:
         parts.append(f"GitHub failure: {run.github_failure.message}")
-    out.write(" ".join(parts) + "\n")
+    out.write(" ".join(md.plain(" ".join(parts)).splitlines()) + "\n")  # one line, always
 
 
 def _job_summary(run: PrRun, note: Mapping[str, Any] | None, policy: SanitizePolicy) -> str:
     """The job summary: the PR's summary as posted (or as it would have been), every comment
     that was not posted, and the handoff note."""
+    md = Escape.of(policy.secrets)
     parts: list[str] = []
     if run.skipped and run.outcome is None:
-        parts.append(f"## depthgate\n\n{run.skipped}\n")
+        parts.append(f"## depthgate\n\n{md.text(run.skipped)}\n")
     outcome = run.outcome
     if outcome is not None:
         parts.append(strip_marker(summary_markdown(run, policy)) + "\n")
@@ -195,13 +201,14 @@ def _job_summary(run: PrRun, note: Mapping[str, Any] | None, policy: SanitizePol
                 "\n<details><summary>Inline comments not posted "
                 f"({len(outcome.comments)})</summary>\n"
             )
-            parts += [
-                f"- `{c.path}`:{c.line} ({c.side}) **{c.severity}** {c.title}"
+            parts += [  # the title was sanitized as prose, on one line
+                f"- {md.code(c.path)}:{c.line} ({md.text(c.side)}) **{md.text(c.severity)}** "
+                f"{c.title}"
                 for c in outcome.comments
             ]
             parts.append("\n</details>\n")
     if note is not None:
-        parts.append("\n" + render_markdown(note))
+        parts.append("\n" + render_markdown(note, policy.secrets))
     return "\n".join(parts)
 
 

@@ -38,6 +38,7 @@ from depthgate.core.plan import EMPTY_DIFF, build_plan, plan_to_dict, render_tex
 from depthgate.core.repoconfig import repository_schema
 from depthgate.core.report import render_outcome_text
 from depthgate.core.routes import LoadedConfig, config_schema
+from depthgate.core.secretscan import redact, redact_data
 from depthgate.gateway.client import GatewaySettings
 from depthgate.gateway.smoke import render_markdown as render_smoke_markdown
 from depthgate.gateway.smoke import render_text as render_smoke_text
@@ -49,6 +50,7 @@ from depthgate.github.actions import (
     append_summary,
     write_outputs,
 )
+from depthgate.logs import install
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -216,12 +218,13 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) 
     loaded = load_config(args.config)
     diff = read_diff(args.diff, stdin)
     plan = build_plan(diff, loaded)
+    # the plan shows the diff's paths and hunk headers: no credential shape leaves with them
     if args.format == "json":
         if not diff.files:
             err.write(f"depthgate: {EMPTY_DIFF}\n")
-        _emit(plan_to_dict(plan), out)
+        _emit(redact_data(plan_to_dict(plan)), out)
     else:
-        out.write(render_text(plan, verbose=args.verbose))
+        out.write(redact(render_text(plan, verbose=args.verbose)))
     return EXIT_OK
 
 
@@ -279,11 +282,11 @@ def review_local_diff(
     settings = run_settings(flags, loaded, env, command=f"depthgate review --dry-run --diff {path}")
     result = asyncio.run(review_diff(build_plan(diff, loaded), settings, progress=to_stream(err)))
     if result.handoff is not None:
-        err.write(render_markdown(result.handoff))
+        err.write(render_markdown(result.handoff, result.secrets))
     if flags.output_format == "json":
         _emit(result_document(result), out)
     elif result.outcome is not None:
-        out.write(render_outcome_text(result.outcome))
+        out.write(render_outcome_text(result.outcome, result.secrets))
     return result.code
 
 
@@ -389,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out, err = sys.stdout, sys.stderr
+    install(os.environ)  # what a library logs (a warning, a traceback) is redacted too
     for stream in (out, err):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")

@@ -12,7 +12,9 @@ every surface is decided here, once:
 * the settings every run resolves alike: the gateway's from the config and the environment,
   the review options with the secrets the sanitizer redacts (:func:`depthgate.cli.flags.
   secret_values`, the same list Actions masks);
-* the handoff note: its context, and its file (parent folders created).
+* the handoff note: its context, and its file (parent folders created);
+* redaction: the note and the ``--format json`` document hold no secret the run knows and no
+  credential shape; the log redacts this run's gateway key and URL (:mod:`depthgate.logs`).
 
 Surfaces differ only where the product does: the App adds a check run, Actions annotations,
 outputs and the job summary.
@@ -37,7 +39,9 @@ from depthgate.core.ports import GitHubErrorClass, GitHubFailure
 from depthgate.core.prreview import PrReviewOptions, PrRun, PullRequestPort, review_pull_request
 from depthgate.core.report import outcome_to_dict
 from depthgate.core.routes import LoadedConfig
+from depthgate.core.secretscan import redact_data
 from depthgate.gateway.client import GatewaySettings, HttpGateway
+from depthgate.logs import protect
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class RunResult:
     handoff: dict[str, Any] | None  # the note, when the review did not complete
     pr: PrRun | None = None  # review_pr only
     fork_read_only: bool = False  # GitHub refused the writes of a fork PR's read-only token
+    secrets: tuple[str, ...] = ()  # redacted from every output of the run
 
 
 def run_settings(
@@ -127,7 +132,8 @@ async def review_diff(
     note = None
     if not outcome.complete:
         note = _handoff(settings, outcome, RunContext(**_gateway_context(settings)))
-    return RunResult(exit_code(outcome, fail_on=settings.fail_on), outcome, note)
+    code = exit_code(outcome, fail_on=settings.fail_on)
+    return RunResult(code, outcome, note, secrets=settings.review.sanitize.secrets)
 
 
 async def review_pr(
@@ -166,7 +172,9 @@ async def review_pr(
     code = exit_code(
         outcome, fail_on=settings.fail_on, github_failure=failure, fork_read_only=fork_read_only
     )
-    return RunResult(code, outcome, note, run, fork_read_only)
+    return RunResult(
+        code, outcome, note, run, fork_read_only, secrets=settings.review.sanitize.secrets
+    )
 
 
 def result_document(result: RunResult, ref: str | None = None) -> dict[str, Any]:
@@ -177,7 +185,9 @@ def result_document(result: RunResult, ref: str | None = None) -> dict[str, Any]
     )
     if result.pr is not None:
         doc["pull_request"] = _pr_dict(result.pr, ref or "")
-    return doc
+    # paths, headers, reasons, notes and GitHub's messages are the PR's, the model's, GitHub's
+    redacted: dict[str, Any] = redact_data(doc, result.secrets)
+    return redacted
 
 
 def _with_progress(options: ReviewOptions, progress: Progress | None) -> ReviewOptions:
@@ -185,7 +195,11 @@ def _with_progress(options: ReviewOptions, progress: Progress | None) -> ReviewO
 
 
 def _gateway(settings: RunSettings) -> HttpGateway:
-    return HttpGateway(settings.gateway, settings.loaded.config.routes)
+    # httpx logs each request's URL; a repository's config may name other variables than the
+    # ones the entry point protected
+    gw = settings.gateway
+    protect(settings.review.sanitize.secrets, (gw.base_url,), show_host=gw.show_host)
+    return HttpGateway(gw, settings.loaded.config.routes)
 
 
 def _gateway_context(settings: RunSettings) -> dict[str, Any]:
@@ -193,6 +207,7 @@ def _gateway_context(settings: RunSettings) -> dict[str, Any]:
         "command": settings.command,
         "base_url": settings.gateway.base_url,
         "show_host": settings.gateway.show_host,
+        "secrets": settings.review.sanitize.secrets,
     }
 
 

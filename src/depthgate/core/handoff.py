@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from depthgate import __version__
+from depthgate.core.markdown import Escape
 from depthgate.core.models import ErrorClass
 from depthgate.core.pipeline import ReviewOutcome, TaskFailure
 from depthgate.core.report import escalations_to_list
 from depthgate.core.routes import LoadedConfig
+from depthgate.core.secretscan import redact_data
 from depthgate.core.wording import plural
 
 if TYPE_CHECKING:  # PyGithub is imported only by runs that talk to GitHub
@@ -88,6 +90,9 @@ class RunContext:
     posted: int | None = None  # inline comments actually posted; None: nothing was posted
     step: str = "gateway"
     config: LoadedConfig | None = None  # when there is no outcome to take it from
+    # exact values no part of the note may hold (the entry point's secrets); credential
+    # shapes are redacted whatever this says
+    secrets: tuple[str, ...] = ()
 
 
 def next_action(failure: TaskFailure) -> str:
@@ -154,7 +159,9 @@ def build_handoff(
     if outcome:
         uncertainty += [w for w in outcome.warnings if "locked_model" in w]
     config = outcome.plan.config if outcome else ctx.config
-    return {
+    # paths, headers, escalation reasons and error messages come from the PR, the model and
+    # the gateway: whatever they hold, the note holds no secret
+    note = {
         "status": "failed_partial" if counts["reviewed"] and github is None else "failed",
         "step": github.step if github else ctx.step,
         "command": ctx.command,
@@ -208,6 +215,8 @@ def build_handoff(
             "python": platform.python_version(),
         },
     }
+    redacted: dict[str, Any] = redact_data(note, ctx.secrets)
+    return redacted
 
 
 def _must(failure: TaskFailure | None) -> TaskFailure:
@@ -226,31 +235,37 @@ def _host(url: str | None) -> str:
     return urlsplit(url).netloc if url else "REDACTED"
 
 
-def _cause(note: Mapping[str, Any]) -> str:
+def _cause(note: Mapping[str, Any], md: Escape) -> str:
     gh, gw = note.get("github"), note["gateway"]
     if gh:
         status = gh["http_status"] if gh["http_status"] is not None else "-"
         return (
-            f"**GitHub {gh['error_class']}** while trying to {gh['step']} (HTTP {status}, "
-            f"request id `{gh['request_id'] or '-'}`): {gh['message']}"
+            f"**GitHub {md.text(gh['error_class'])}** while trying to {md.text(gh['step'])} "
+            f"(HTTP {md.text(status)}, request id {md.code(gh['request_id'] or '-')}): "
+            f"{md.text(gh['message'])}"
         )
     status = gw["http_status"] if gw["http_status"] is not None else "-"
     return (
-        f"**{gw['error_class']}** from alias `{gw['alias']}` (HTTP {status}, "
-        f"{plural(gw['retries'], 'retry')}, request id `{gw['request_id'] or '-'}`)."
+        f"**{md.text(gw['error_class'])}** from alias {md.code(gw['alias'])} (HTTP "
+        f"{md.text(status)}, {md.text(plural(gw['retries'], 'retry'))}, request id "
+        f"{md.code(gw['request_id'] or '-')})."
     )
 
 
-def render_markdown(note: Mapping[str, Any]) -> str:
+def render_markdown(note: Mapping[str, Any], secrets: tuple[str, ...] = ()) -> str:
+    """The note as Markdown (job summary, check run, stderr). Every value in it goes through
+    :mod:`depthgate.core.markdown`: a note built from hostile paths, headers and messages
+    renders as text."""
+    md = Escape.of(secrets)
     gw = note["gateway"]
     config_sha = note["config_sha256"] or "-"
     hunks = note["hunks"]
     lines = [
         f"## depthgate: review {'incomplete' if note['status'] == 'failed_partial' else 'failed'}",
         "",
-        _cause(note),
+        _cause(note, md),
         "",
-        f"**Next:** {note['next_action']}",
+        f"**Next:** {md.text(note['next_action'])}",
         "",
         f"| hunks | reviewed | skipped | failed |\n|---|---|---|---|\n"
         f"| {hunks['total']} | {hunks['reviewed']} | {hunks['skipped']} | {len(hunks['failed'])} |",
@@ -258,7 +273,8 @@ def render_markdown(note: Mapping[str, Any]) -> str:
     if hunks["failed"]:
         lines += ["", "Not reviewed:", ""]
         lines += [
-            f"- `{f['path']}` `{f['header']}` ({f['error_class']})" for f in hunks["failed"][:50]
+            f"- {md.code(f['path'])} {md.code(f['header'])} ({md.text(f['error_class'])})"
+            for f in hunks["failed"][:50]
         ]
         if len(hunks["failed"]) > 50:
             lines.append(f"- … and {len(hunks['failed']) - 50} more (see the JSON note)")
@@ -270,12 +286,13 @@ def render_markdown(note: Mapping[str, Any]) -> str:
             lines.append(f"- … and {len(unsent) - 50} more (see the JSON note)")
     if note["remaining_uncertainty"]:
         lines += ["", "Remaining uncertainty:", ""]
-        lines += [f"- {u}" for u in note["remaining_uncertainty"]]
+        lines += [f"- {md.text(u)}" for u in note["remaining_uncertainty"]]
     lines += [
         "",
-        f"<sub>command `{note['command']}` · config sha256 `{config_sha[:12]}` · "
-        f"gateway {gw['base_url']} ({gw['profile']}) · fallback used: "
-        f"{note['fallback_used'] or 'none'} · depthgate {note['versions']['depthgate']}</sub>",
+        f"<sub>command {md.code(note['command'])} · config sha256 {md.code(config_sha[:12])} · "
+        f"gateway {md.text(gw['base_url'])} ({md.text(gw['profile'])}) · fallback used: "
+        f"{md.text(note['fallback_used'] or 'none')} · depthgate "
+        f"{md.text(note['versions']['depthgate'])}</sub>",
     ]
     return "\n".join(lines) + "\n"
 
@@ -284,6 +301,6 @@ def annotation(note: Mapping[str, Any]) -> str:
     """A one-line ``::error::`` workflow command (newlines escaped as GitHub requires)."""
     gw, gh = note["gateway"], note.get("github")
     cause = f"GitHub {gh['error_class']}" if gh else f"{gw['error_class']} from {gw['alias']}"
-    text = f"depthgate: {cause}: {note['next_action']}"
+    text = Escape().plain(f"depthgate: {cause}: {note['next_action']}")
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return f"::error title=depthgate review {note['status']}::{text}"

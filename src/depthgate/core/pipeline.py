@@ -37,6 +37,7 @@ from depthgate.core.findings import (
     repair_messages,
     response_schema,
 )
+from depthgate.core.markdown import Escape
 from depthgate.core.models import (
     NO_FALLBACK,
     SEVERITY_ORDER,
@@ -481,8 +482,10 @@ def _summary(
     policy = options.sanitize
     clean = finding.model_copy(
         update={
-            "path": sanitize(finding.path, policy)[:1000],
-            "title": sanitize(" ".join(finding.title.split()), policy)[:200],
+            # the path is shown only as code (core.markdown); the title is cut before it is
+            # sanitized, as a cut sanitized text could end inside a code span
+            "path": Escape.of(policy.secrets).plain(finding.path)[:1000],
+            "title": sanitize(" ".join(finding.title.split())[:200], policy),
             "body": sanitize(finding.body, policy),
             "suggestion": sanitize(finding.suggestion, policy) if finding.suggestion else None,
         }
@@ -539,8 +542,11 @@ def _comment(
         # `a < b` stays `a < b` in the suggestion GitHub applies.
         fence = "`" * max(3, _longest_backtick_run(finding.suggestion) + 1)
         parts += ["", f"{fence}suggestion", finding.suggestion.rstrip("\n"), fence]
+    # the model name is the gateway's word: a "www." or "@" in it would be a link or a mention
     footer = "\n\n<sub>depthgate · " + " · ".join(
-        _MODEL_CHARS.sub("", x)[:100] for x in (prov.tier, prov.alias, prov.model or "") if x
+        Escape().text(_MODEL_CHARS.sub("", x)[:100])
+        for x in (prov.tier, prov.alias, prov.model or "")
+        if x
     )
     # the tier in the hidden state: a reply in this comment's thread goes to the same depth
     footer += f"</sub>\n<!-- {FINGERPRINT_MARK}{fp} tier={prov.tier} -->"
@@ -559,7 +565,7 @@ def _comment(
         category=finding.category,
         provenance=prov,
         fingerprint=fp,
-        title=sanitize(" ".join(finding.title.split()), policy)[:200],
+        title=sanitize(" ".join(finding.title.split())[:200], policy),
     )
 
 

@@ -1,16 +1,24 @@
-"""A review outcome as the JSON document of design §3 and as readable text. Pure."""
+"""A review outcome as the JSON document of design §3 and as readable text. Pure.
+
+Both carry PR, model and gateway text (paths, headers, escalation reasons, warnings): both are
+redacted -- every credential shape and every exact value of ``secrets`` -- before they leave.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from depthgate.core.markdown import Escape
 from depthgate.core.pipeline import ReviewOutcome
+from depthgate.core.secretscan import redact_data
 from depthgate.core.wording import plural
 
 
-def outcome_to_dict(outcome: ReviewOutcome, handoff: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {
+def outcome_to_dict(
+    outcome: ReviewOutcome, handoff: Mapping[str, Any] | None, secrets: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    doc = {
         "complete": outcome.complete,
         "comments": [
             {
@@ -65,6 +73,8 @@ def outcome_to_dict(outcome: ReviewOutcome, handoff: Mapping[str, Any] | None) -
         "fallback_used": outcome.fallback_used,
         "handoff": dict(handoff) if handoff is not None else None,
     }
+    redacted: dict[str, Any] = redact_data(doc, secrets)
+    return redacted
 
 
 def escalations_to_list(outcome: ReviewOutcome) -> list[dict[str, Any]]:
@@ -83,7 +93,7 @@ def escalations_to_list(outcome: ReviewOutcome) -> list[dict[str, Any]]:
     ]
 
 
-def render_outcome_text(outcome: ReviewOutcome) -> str:
+def render_outcome_text(outcome: ReviewOutcome, secrets: tuple[str, ...] = ()) -> str:
     counts = outcome.counts()
     lines = [
         f"depthgate review: {plural(len(outcome.comments), 'inline comment')}, "
@@ -118,4 +128,4 @@ def render_outcome_text(outcome: ReviewOutcome) -> str:
             for e in outcome.escalations
         ]
     lines += [f"warning: {w}" for w in outcome.warnings]
-    return "\n".join(lines) + "\n"
+    return Escape.of(secrets).plain("\n".join(lines)) + "\n"

@@ -8,7 +8,8 @@ anything. Before any of it is posted, ``sanitize`` rewrites it so that
   also inside code and also when Markdown backslash escapes split it (``ghp\\_…``);
 * **T4, mentions and bot commands**: ``@user``, ``@org/team`` (also ``\\@user``) and a
   ``/command`` at the start of a line are wrapped in code spans, where GitHub neither notifies
-  nor do bots read commands; e-mail addresses are left alone;
+  nor do bots read commands; so is the domain of an e-mail address (GitHub would link the
+  address as mailto:, even when escaped);
 * **T5, beacons, hidden text, links, Trojan Source**: images become ``[image removed]``; HTML
   comments and tags disappear (the text between paired tags stays); a link survives only if
   it is ``https`` and points into ``policy.repo`` on github.com or to an allowlisted host; bare
@@ -43,10 +44,10 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
-from depthgate.core.secretscan import SECRET_SHAPES
+from depthgate.core.markdown import INVISIBLE as _INVISIBLE
+from depthgate.core.secretscan import REDACTED, Span, needles, redact_spans, secret_spans
 
 __all__ = [
     "IMAGE_REMOVED",
@@ -58,13 +59,11 @@ __all__ = [
     "sanitize",
 ]
 
-REDACTED = "[REDACTED]"
 IMAGE_REMOVED = "[image removed]"
 LINK_REMOVED = "(link removed)"
 TRUNCATION_NOTE = "\n\n… (truncated by depthgate)"
 FALLBACK = "(depthgate removed this text: it could not be made safe to post)"
 
-MIN_SECRET_LEN = 8
 MAX_PASSES = 8  # rewriting converges in 2-3 passes; this only bounds pathological input
 MAX_LABEL = 1000  # link text longer than this on one line is not treated as a link
 SCAN_BUDGET = 200_000  # bracket-matching steps per pass, so "[[[[..." stays linear
@@ -179,131 +178,30 @@ def _cut(text: str, max_bytes: int) -> str:
     return cut[:newline] if newline >= len(cut) // 2 else cut
 
 
-# --------------------------------------------------------------------- invisible characters
-
-_INVISIBLE_RANGES = (
-    (0x00, 0x08),  # C0 controls except \t and \n ...
-    (0x0B, 0x1F),
-    (0x7F, 0x9F),  # ... DEL and C1 controls
-    (0x00AD, 0x00AD),  # soft hyphen
-    (0x034F, 0x034F),  # combining grapheme joiner
-    (0x061C, 0x061C),  # Arabic letter mark (bidi)
-    (0x115F, 0x1160),  # Hangul fillers
-    (0x17B4, 0x17B5),
-    (0x180B, 0x180F),  # Mongolian selectors and vowel separator
-    (0x200B, 0x200F),  # zero-width space/joiners, LRM, RLM
-    (0x202A, 0x202E),  # bidi embeddings and overrides (Trojan Source)
-    (0x2060, 0x2064),  # word joiner, invisible operators
-    (0x2066, 0x206F),  # bidi isolates, deprecated format characters
-    (0x3164, 0x3164),
-    (0xFEFF, 0xFEFF),  # zero-width no-break space / BOM
-    (0xFFA0, 0xFFA0),
-    (0xFFF9, 0xFFFB),  # interlinear annotations
-    (0xE0000, 0xE007F),  # tag characters ("ASCII smuggling" into LLMs)
-)
-_INVISIBLE: dict[int, None] = {
-    cp: None for low, high in _INVISIBLE_RANGES for cp in range(low, high + 1)
-}
-
-
 # ------------------------------------------------------------------------------ secrets
+# Shapes, exact values and the replacement belong to depthgate.core.secretscan; what is
+# Markdown-specific stays here: secrets are also looked for through backslash escapes.
 
-_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
-_PEM_END = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
-# when the END line is missing: the base64 and header lines that follow BEGIN
-_PEM_BODY = re.compile(
-    r"(?:(?:[ \t]*\n)+[ \t]*(?:[A-Za-z0-9+/=]{8,}|(?:Proc-Type|DEK-Info):[^\n]*)[ \t]*(?=\n|$))*"
-)
-_PEM_WINDOW = 20_000
-# secretscan's shapes start with \b, so "0ghp_..." (a token glued to a word) slips past them;
-# these variants need no boundary around the token. ("sk-" keeps a letter guard: "task-...")
-_GLUED_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("GitHub token", re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")),
-    ("OpenAI-style API key", re.compile(r"(?<![A-Za-z])sk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}")),
-    ("OpenAI-style API key", re.compile(r"sk-(?:proj|ant|live|test)-[A-Za-z0-9_-]{16,}")),
-    ("AWS access key id", re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}")),
-    ("Google API key", re.compile(r"AIza[0-9A-Za-z_-]{35}")),
-    ("Slack token", re.compile(r"xox[abpors]-[A-Za-z0-9-]{10,}")),
-)
-# secretscan's "credentials in a URL" shape backtracks quadratically on a long run of
-# [a-z0-9+.-] (a base64 blob, a minified line); this bounded form matches wherever it matches.
-_URL_CREDENTIALS = ("credentials in a URL", re.compile(r"[a-z0-9+.-]{0,32}://[^/\s:@]+:[^/\s@]+@"))
-_SHAPES = (
-    *((name, p) for name, p in SECRET_SHAPES if name != _URL_CREDENTIALS[0]),
-    _URL_CREDENTIALS,
-    *_GLUED_SHAPES,
-)
 _PUNCT = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
-@lru_cache(maxsize=64)
-def _needles_of(secrets: tuple[str, ...]) -> tuple[str, ...]:
-    found: dict[str, None] = {}
-    for secret in secrets:
-        value = secret.translate(_INVISIBLE)
-        if len(value) < MIN_SECRET_LEN or value in REDACTED:
-            continue  # too short to redact without mangling prose; or part of our marker
-        for form in (value, quote(value, safe=""), quote_plus(value, safe="")):
-            found[form] = None
-            found[re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form)] = None
-    return tuple(sorted(found, key=len, reverse=True))
-
-
 def _needles(policy: SanitizePolicy) -> tuple[str, ...]:
-    return _needles_of(tuple(policy.secrets))
+    # an invisible character inside a configured value would otherwise hide it from the scan
+    return needles(tuple(secret.translate(_INVISIBLE) for secret in policy.secrets))
 
 
-@lru_cache(maxsize=64)
-def _needle_pattern(needles: tuple[str, ...]) -> re.Pattern[str] | None:
-    return re.compile("|".join(map(re.escape, needles))) if needles else None
-
-
-def _redact(text: str, needles: tuple[str, ...]) -> tuple[str, list[str]]:
+def _redact(text: str, forms: tuple[str, ...]) -> tuple[str, list[str]]:
     """``text`` with every secret replaced by ``[REDACTED]``, and the kinds that were found."""
-    names: list[str] = []
-    for _ in range(MAX_PASSES):  # a replacement can complete a new match ("user:[REDACTED]@")
-        spans = _secret_spans(text, needles)
-        if not spans:
-            break
-        names.extend(name for _start, _end, name in spans)
-        text = _replace_spans(text, spans)
-    return text, names
+    return redact_spans(text, lambda t: _secret_spans(t, forms))
 
 
-def _secret_spans(text: str, needles: tuple[str, ...]) -> list[tuple[int, int, str]]:
+def _secret_spans(text: str, forms: tuple[str, ...]) -> list[Span]:
     """Secrets in ``text`` and in its rendering with backslash escapes removed."""
-    spans = _secret_matches(text, needles)
+    spans = secret_spans(text, forms)
     if "\\" in text:
         view, index = _unescaped(text)
-        spans += [(index[s], index[e - 1] + 1, n) for s, e, n in _secret_matches(view, needles)]
+        spans += [(index[s], index[e - 1] + 1, n) for s, e, n in secret_spans(view, forms)]
     return spans
-
-
-def _secret_matches(text: str, needles: tuple[str, ...]) -> list[tuple[int, int, str]]:
-    found = [(s, e, "private key block") for s, e in _pem_blocks(text)]
-    for name, pattern in _SHAPES:
-        found += [(m.start(), m.end(), name) for m in pattern.finditer(text)]
-    needle = _needle_pattern(needles)
-    if needle is not None:
-        found += [(m.start(), m.end(), "configured secret") for m in needle.finditer(text)]
-    return [(s, e, n) for s, e, n in found if e > s]
-
-
-def _pem_blocks(text: str) -> list[tuple[int, int]]:
-    """Whole PEM private key blocks: BEGIN through END, or through the base64 lines."""
-    blocks: list[tuple[int, int]] = []
-    for begin in _PEM_BEGIN.finditer(text):
-        if blocks and begin.start() < blocks[-1][1]:
-            continue
-        following = text.find("-----BEGIN", begin.end())
-        window = min(len(text), begin.end() + _PEM_WINDOW)
-        window = window if following == -1 else min(window, following)
-        end = _PEM_END.search(text, begin.end(), window)
-        if end is None:
-            end = _PEM_BODY.match(text, begin.end())
-        assert end is not None  # _PEM_BODY matches the empty string
-        blocks.append((begin.start(), end.end()))
-    return blocks
 
 
 def _unescaped(text: str) -> tuple[str, list[int]]:
@@ -318,22 +216,6 @@ def _unescaped(text: str) -> tuple[str, list[int]]:
         index.append(i)
         i += 1
     return "".join(chars), index
-
-
-def _replace_spans(text: str, spans: list[tuple[int, int, str]]) -> str:
-    merged: list[list[int]] = []
-    for start, end, _name in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    pieces: list[str] = []
-    last = 0
-    for start, end in merged:
-        pieces += [text[last:start], REDACTED]
-        last = end
-    pieces.append(text[last:])
-    return "".join(pieces)
 
 
 # ------------------------------------------------------------------------ block structure
@@ -510,6 +392,7 @@ _PLAIN = re.compile(r"[^\\`<!\[\]@&/~$hHfFwW]+")
 _LABEL_SCAN = re.compile(r"[\\`\[\]]")
 _REFERENCE = re.compile(r"\[(?:[^\\\[\]]|\\.){0,999}\]")
 _MENTION = re.compile(r"@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][A-Za-z0-9_-]*)?")
+_DOMAIN = re.compile(r"@[A-Za-z0-9](?:[A-Za-z0-9_-]|\\?\.)*")
 _COMMAND = re.compile(r"/[A-Za-z0-9_][A-Za-z0-9_./-]*")
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{0,31});")
 _URL_START = re.compile(r"(?:https?|ftp)\\?:\\?/\\?/|www\\?\.[A-Za-z0-9_-]", re.I)
@@ -674,7 +557,9 @@ class _Prose:
         if not nxt or nxt not in _PUNCT:
             out.keep("\\")
             return i + 1
-        if nxt == "@" and not _is_alnum(out.prev):
+        if nxt == "@":
+            if _is_alnum(out.prev):
+                return self._address(line, i + 1, out, keep=line[i : i + 2])
             mention = _MENTION.match(line, i + 1)
             if mention is not None:  # "\@user" renders as "@user" and notifies
                 self._wrap(mention.group(), line, mention.end(), out, "live @mention")
@@ -801,12 +686,24 @@ class _Prose:
     # -- mentions, commands, entities, URLs
 
     def _at(self, line: str, i: int, out: _Out) -> int:
+        if _is_alnum(out.prev):  # a@b.com is an address, not a mention
+            return self._address(line, i, out, keep="@")
         mention = _MENTION.match(line, i)
-        if mention is None or _is_alnum(out.prev):  # a@b.com is an address, not a mention
+        if mention is None:
             out.keep("@")
             return i + 1
         self._wrap(mention.group(), line, mention.end(), out, "live @mention")
         return mention.end()
+
+    def _address(self, line: str, i: int, out: _Out, *, keep: str) -> int:
+        """``line[i] == "@"`` after a letter or digit: an e-mail address, which GitHub's
+        autolinker turns into a mailto: link even when escaped; its domain is shown as code."""
+        domain = _DOMAIN.match(line, i)
+        if domain is None:  # "a@" alone, or "a\\@": kept as written
+            out.keep(keep)
+            return i + 1
+        self._wrap(domain.group(), line, domain.end(), out, "e-mail address (a mailto: link)")
+        return domain.end()
 
     def _slash(self, line: str, i: int, out: _Out) -> int:
         command = _COMMAND.match(line, i) if out.blank else None

@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from depthgate.core.markdown import Escape
 from depthgate.core.pipeline import FINGERPRINT_MARK, ReviewOutcome
-from depthgate.core.sanitize import SanitizePolicy, sanitize
+from depthgate.core.sanitize import SanitizePolicy
 from depthgate.core.wording import plural
 
 MARKER = "depthgate:summary"
@@ -41,7 +42,7 @@ _STATE = re.compile(
 EARLIER = "Earlier findings not placed inline, in files not reviewed again in full"
 MAX_EARLIER = 300
 _FINDING_LINE = re.compile(
-    r"^- \*\*(?:info|low|medium|high|critical)\*\* `(?P<path>[^`\n]+)`:\d+ — [^\n]*$",
+    r"^- \*\*(?:info|low|medium|high|critical)\*\* (?P<path>`+[^\n]*?`+):\d+ — [^\n]*$",
     re.MULTILINE,
 )
 _AS_OF = re.compile(r"\(as of [0-9a-f]{7,40}\)$")
@@ -151,9 +152,12 @@ def _strings(value: object) -> frozenset[str]:
 def earlier_findings(body: str, paths: Collection[str], head_sha: str) -> list[str]:
     """The finding lines of an earlier summary (not placed inline, or carried from before) on
     ``paths``, each marked with the commit its line number refers to; at most MAX_EARLIER."""
+    # a path is found by its code span as render_summary writes it (the span adapts to the
+    # path's backticks); the earlier summary's code spans are never parsed back into paths
+    spans = {Escape().code(p) for p in paths}
     out = []
     for m in _FINDING_LINE.finditer(body):
-        if m.group("path") in paths:
+        if m.group("path") in spans:
             line = m.group(0)
             out.append(line if _AS_OF.search(line) else f"{line} (as of {head_sha[:12]})")
     return out[:MAX_EARLIER]
@@ -178,6 +182,7 @@ def render_summary(
     ``earlier``: finding lines of earlier summaries (:func:`earlier_findings`), kept because
     their hunks were not reviewed again."""
     policy = policy or SanitizePolicy()
+    md = Escape.of(policy.secrets)
     counts = outcome.counts()
     lines = [f"## {title} review"]
     if counts["failed"]:
@@ -198,17 +203,20 @@ def render_summary(
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     if notes:
-        lines[-3:-3] = ["", *(f"- {n}" for n in notes)]
+        lines[-3:-3] = ["", *(f"- {md.text(n)}" for n in notes)]
     hunks_by_alias = Counter(h.alias for h in outcome.hunks if h.state == "reviewed")
     for alias, u in outcome.usage.items():
         cost = f"${u.cost:.4f}" if u.cost is not None else "-"
         lines.append(
-            f"| `{alias}` | {hunks_by_alias.get(alias, 0)} | {u.calls} | {u.input_tokens:,} | "
+            f"| {md.code(alias, table=True)} | {hunks_by_alias.get(alias, 0)} | {u.calls} | "
+            f"{u.input_tokens:,} | "
             f"{u.output_tokens:,} | {u.latency_ms / 1000:.1f} s | {cost} |"
         )
     files = outcome.plan.classification.skipped_files
     if files:
-        shown = ", ".join(f"`{f.path}` ({f.reason})" for f in files[:SKIPPED_FILES_SHOWN])
+        shown = ", ".join(
+            f"{md.code(f.path)} ({md.text(f.reason)})" for f in files[:SKIPPED_FILES_SHOWN]
+        )
         more = len(files) - SKIPPED_FILES_SHOWN
         lines += ["", f"**Skipped files:** {shown}" + (f" and {more} more" if more > 0 else "")]
     skipped_paths = {f.path for f in files}
@@ -218,23 +226,26 @@ def render_summary(
     if skipped:
         lines += [
             "",
-            "**Skipped hunks:** " + ", ".join(f"{r} ({n})" for r, n in skipped.most_common()),
+            "**Skipped hunks:** "
+            + ", ".join(f"{md.text(r)} ({n})" for r, n in skipped.most_common()),
         ]
     if outcome.escalations:
         n = len(outcome.escalations)
         lines += ["", f"**Escalated:** {n} hunks flagged for a deeper review"]
         lines += [
-            f"- `{e.path}` `{e.header}`: {e.from_alias} → `{e.to_alias}`, {e.state} — "
-            f"{sanitize(e.reason, policy)}"
+            f"- {md.code(e.path)} {md.code(e.header)}: {md.code(e.from_alias)} → "
+            f"{md.code(e.to_alias)}, {md.text(e.state)} — {md.text(e.reason)}"
             for e in outcome.escalations
         ]
     if outcome.summary_only:
         lines += ["", "<details><summary>Findings not placed inline</summary>", ""]
         for s in outcome.summary_only:
             f = s.finding
+            # the title was sanitized as prose (pipeline._summary), on one line
             lines.append(
-                f"- **{f.severity}** `{f.path}`:{f.line} — {f.title} "
-                f"<sub>({s.reason}; {s.provenance.tier} via {s.provenance.alias})</sub>"
+                f"- **{f.severity}** {md.code(f.path)}:{f.line} — {f.title} "
+                f"<sub>({md.text(s.reason)}; {md.text(s.provenance.tier)} via "
+                f"{md.code(s.provenance.alias)})</sub>"
             )
         lines += ["", "</details>"]
     if earlier:
@@ -247,7 +258,7 @@ def render_summary(
             "</details>",
         ]
     if outcome.fallback_used:
-        lines += ["", f"Declared fallback `{outcome.fallback_used}` served some tasks."]
+        lines += ["", f"Declared fallback {md.code(outcome.fallback_used)} served some tasks."]
     marker = "\n\n" + state.to_marker()
     body = "\n".join(lines)
     room = MAX_CHARS - len(marker)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from depthgate.core.markdown import Escape
 from depthgate.core.models import ErrorClass
 from depthgate.core.ports import GatewayError
 from depthgate.core.routes import Profile, RetryConfig, Route
@@ -187,13 +188,15 @@ def render_text(record: Mapping[str, Any]) -> str:
 
 
 def render_markdown(record: Mapping[str, Any]) -> str:
-    """The record as a job-summary table."""
+    """The record as a job-summary table. The resolved model and the notes are the gateway's
+    words: they are written through core.markdown like everything else."""
+    md = Escape()
     verdict = "passed" if record["overall_pass"] else "**failed**"
     lines = [
         f"## depthgate smoke test {verdict}",
         "",
-        f"Run `{record['smoke_test_run_id']}` at {record['tested_at']}, gateway "
-        f"{record['gateway_base_url']}.",
+        f"Run {md.code(record['smoke_test_run_id'])} at {md.text(record['tested_at'])}, "
+        f"gateway {md.text(record['gateway_base_url'])}.",
         "",
         "| alias | HTTP | result | resolved model |",
         "|---|---:|---|---|",
@@ -202,8 +205,9 @@ def render_markdown(record: Mapping[str, Any]) -> str:
         detail = r.get("response_model_field") or ""
         status = r["http_status"] if r["http_status"] is not None else "-"
         lines.append(
-            f"| `{r['alias']}` | {status} | {'pass' if r['pass'] else 'FAIL'} | {detail} |"
+            f"| {md.code(r['alias'], table=True)} | {md.cell(status)} | "
+            f"{'pass' if r['pass'] else 'FAIL'} | {md.cell(detail)} |"
         )
     if record.get("notes"):
-        lines += ["", f"Notes: {record['notes']}"]
+        lines += ["", f"Notes: {md.text(record['notes'])}"]
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from depthgate.core.errors import InputError
 from depthgate.core.guidance import PullRequestFacts
+from depthgate.core.markdown import Escape
 
 # Environment variables whose values must never appear in output, wherever they come from.
 SECRET_ENV = (
@@ -181,7 +182,9 @@ def annotation(
 ) -> str:
     if level not in ("error", "warning", "notice"):
         raise ValueError(f"annotation level must be error, warning or notice, not {level!r}")
-    return command(level, message, file=file, line=line, title=title)
+    # shapes are redacted here whatever the caller did; exact values are the caller's (and
+    # ::add-mask::'s, which is why add_mask itself must not redact)
+    return command(level, Escape().plain(message), file=file, line=line, title=title)
 
 
 def add_mask(value: str) -> str:
@@ -196,6 +199,18 @@ def group(out: TextIO, title: str) -> Iterator[None]:
         yield
     finally:
         out.write("::endgroup::\n")
+
+
+@contextmanager
+def no_commands(out: TextIO) -> Iterator[None]:
+    """Nothing written inside is read as a workflow command: for text that carries PR or model
+    words (a file name or an escalation reason with a line ``::error::...`` in it)."""
+    token = f"depthgate-{secrets.token_hex(8)}"
+    out.write(command("stop-commands", token) + "\n")
+    try:
+        yield
+    finally:
+        out.write(f"::{token}::\n")
 
 
 def format_outputs(values: Mapping[str, str | int], delimiter: str | None = None) -> str:
