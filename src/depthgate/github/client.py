@@ -148,6 +148,7 @@ class PullRequestClient:
                 state=str(raw.get("state", "open")),
                 title=str(raw.get("title") or ""),
                 body=str(raw.get("body") or ""),
+                base_sha=str((raw.get("base") or {}).get("sha") or ""),
             )
 
         return self._read("read the pull request", get)
