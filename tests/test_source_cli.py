@@ -155,7 +155,7 @@ def test_plan_text_names_the_source_mode_and_the_context(
     out, _ = capsys.readouterr()
     assert "source: repo (2 files)" in out
     assert "app/service.py: python, in function run (lines 9-43)" in out
-    assert "context definition: app/service.py: enclosing function run" in out
+    assert "code definition: app/service.py: enclosing function run" in out
     assert main(["plan", "--diff", str(diff)]) == 0
     assert "source: diff only" in capsys.readouterr()[0]
 
