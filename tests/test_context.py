@@ -89,11 +89,15 @@ def builder(diff: Diff, sources: Sources, max_lines: int = 150) -> ContextBuilde
     return ContextBuilder(CodeIndex(sources), paths, max_definition_lines=max_lines)
 
 
-def test_fast_gets_the_signature_only(store: tuple[Diff, Sources]) -> None:
+def test_fast_gets_the_signature_and_the_class_line_only(store: tuple[Diff, Sources]) -> None:
     diff, sources = store
     (hunk,) = diff.hunks
     blocks = builder(diff, sources).blocks("fast", hunk)
-    assert [(b.kind, [n for n, _ in b.lines]) for b in blocks] == [("signature", [12])]
+    # and the class it is a method of: its header line, nothing of the body
+    assert [(b.kind, [n for n, _ in b.lines]) for b in blocks] == [
+        ("signature", [12]),
+        ("outer", [5]),
+    ]
     assert blocks[0].lines[0][1] == "    def save(self, key, record):"
 
 
@@ -233,3 +237,28 @@ def test_every_task_fits_its_window_with_a_60000_character_pr_body(
         else:
             assert "PR description (cut to about 2,000 tokens)" in messages[1]["content"]
             assert exact < 2_000 + 4_000
+
+
+def test_a_nested_function_shows_the_signatures_around_it(tmp_path: Path) -> None:
+    outer = "def make(limit):\n    def check(n):\n        return n < limit\n    return check\n"
+    g = GitRepo(tmp_path / "repo")
+    base = g.commit({"app/f.py": "import os\n\n\n" + outer})
+    g.commit({"app/f.py": "import os\n\n\n" + outer.replace("n < limit", "n <= limit")})
+    diff = parse_diff(g.diff(base, "HEAD"))
+    (hunk,) = diff.hunks
+    b = builder(diff, sources_of(g, base, ["app/f.py"]))
+    kinds = [(x.kind, x.label) for x in b.blocks("logic", hunk)]
+    assert ("outer", "inside function make") in kinds
+    assert [x.kind for x in b.blocks("fast", hunk)] == ["signature", "outer"]
+
+
+def test_the_enclosing_definition_reads_whole_and_in_order(
+    store: tuple[Diff, Sources], default_config: LoadedConfig
+) -> None:
+    diff, sources = store
+    (task,) = build_plan(diff, default_config, sources=sources).tasks
+    context = build_messages(task)[1]["content"].split("Context only", 1)[1]
+    body = context.split("--- app/store.py: enclosing method Store.save", 1)[1].split("---")[0]
+    numbers = [int(line.split()[0][1:]) for line in body.splitlines() if line.startswith("C")]
+    assert numbers == list(range(12, 78))  # every line, the changed one included, in order
+    assert "C74          if key not in self.cache:" in body

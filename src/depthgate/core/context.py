@@ -195,9 +195,12 @@ class ContextBuilder:
                         (d.start, d.header_end),
                     )
                 )
+                out.extend(self._outer(at, tree, d))
             return out
         if d is not None:
             out.append(self._definition(at, "definition", f"enclosing {d.kind} {name}", d, changed))
+            if d.kind != "method":  # a method's class header comes next
+                out.extend(self._outer(at, tree, d))
             cls = tree.definitions[d.parent] if d.parent is not None else None
             if d.kind == "method" and cls is not None and cls.kind == "class":
                 out.append(
@@ -225,6 +228,19 @@ class ContextBuilder:
         if tier == "deep":
             out.extend(self._related(hunk, tree, side, d, changed))
         return [b for b in out if b.lines]
+
+    def _outer(self, at: _At, tree: SyntaxTree, d: Definition) -> list[ContextBlock]:
+        """The signatures of the definitions around a nested one (a closure's function, a
+        function's module-level factory): where its free names come from."""
+        out = []
+        parent = d.parent
+        while parent is not None:
+            p = tree.definitions[parent]
+            out.append(
+                self._span(at, "outer", f"inside {p.kind} {p.name}", (p.start, p.header_end))
+            )
+            parent = p.parent
+        return out
 
     def _constructor(
         self, tree: SyntaxTree, parent: int | None, cls: Definition
@@ -378,7 +394,8 @@ def _shift(d: Definition, offset: int) -> Definition:
 
 def render_blocks(blocks: Sequence[ContextBlock], hunks: Sequence[Hunk]) -> str:
     """The blocks as the model sees them: ``C<n>  text``, each line once per task, lines the
-    task's hunks already show left out (``...`` marks a gap)."""
+    task's hunks already show left out except in the enclosing definition (``...`` marks a
+    gap)."""
     shown: set[tuple[str, str, int]] = set()
     for h in hunks:
         for ln in h.lines:
@@ -390,8 +407,11 @@ def render_blocks(blocks: Sequence[ContextBlock], hunks: Sequence[Hunk]) -> str:
     for b in blocks:
         body: list[str] = []
         last = None
+        # the enclosing definition is shown whole and in order, the hunk's own lines included:
+        # read top to bottom, it is the function as it stands after (or before) the change
+        whole = b.kind == "definition"
         for n, text in b.lines:
-            if (b.path, b.side, n) in shown:
+            if (b.path, b.side, n) in shown and not whole:
                 last = None if last is None else -1
                 continue
             if last is not None and n != last + 1:
