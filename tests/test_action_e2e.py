@@ -20,7 +20,7 @@ import pytest
 
 from depthgate.gateway.smoke import RECORD_FIELDS
 from tests.fakes.github import FakeGitHub, serve_github
-from tests.fakes.samples import FILES, UTIL_V2, routes
+from tests.fakes.samples import FILES, UTIL_V2, routes, write_checkout
 from tests.fakes.upstream import Behavior, FakeUpstream, answer, error
 
 PAYLOADS = Path(__file__).resolve().parent / "data" / "webhooks" / "pull_request"
@@ -67,7 +67,10 @@ class Action:
             "DEPTHGATE_GATEWAY_URL": up.url,
             "DEPTHGATE_GATEWAY_KEY": KEY,
             "DEPTHGATE_GITHUB_WRITE_INTERVAL_S": "0",
+            # Actions always checks out the PR: context comes from there, at no GitHub read
+            "GITHUB_WORKSPACE": str(tmp / "pr-checkout"),
         }
+        write_checkout(tmp / "pr-checkout")
         self.runs = 0
 
     def __call__(
@@ -386,12 +389,14 @@ def packaged(fake: FakeUpstream, tmp_path: Path) -> Path:
 
 
 def config_reads(gh: FakeGitHub) -> list[str]:
+    """The config files read through GraphQL (the changed files, read for context through
+    GraphQL too, are not config reads)."""
     return [
         value
         for r in gh.requests
         if r.path == "/graphql"
         for name, value in r.body["variables"].items()
-        if name.startswith("v")
+        if name.startswith("v") and value.endswith("gateway-routes.yaml")
     ]
 
 

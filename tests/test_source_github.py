@@ -137,7 +137,7 @@ def test_a_three_file_pr_review_stays_within_six_github_reads(
     checkout: bool,
 ) -> None:
     cfg_path = tmp_path / "routes.yaml"
-    limits = "limits: {max_comments: 30, source_max_file_bytes: 80}"
+    limits = "limits: {max_comments: 30, source_max_file_bytes: 60}"
     cfg_path.write_text(routes().replace("limits: {max_comments: 30}", limits))
     env = {
         "DEPTHGATE_GATEWAY_URL": up.url,
@@ -154,14 +154,44 @@ def test_a_three_file_pr_review_stays_within_six_github_reads(
     where = world.repo.root if checkout else None
     assert run_review(REPO, N, cfg, out, err, checkout=where) == 0, err.getvalue()
     assert len(world.gh.reads()) <= 6, [r.path for r in world.gh.reads()]
-    assert len(graphql(world.gh)) == 1
+    (query,) = graphql(world.gh)
+    # the checkout holds every head file under the cap, and no hunk only deletes: the one file
+    # read is app/auth.py, which the checkout could not give (over the cap); without a
+    # checkout, both sides of every file, in the same one query
+    assert query.body["query"].count("object(") == (1 if checkout else 6)  # type: ignore[attr-defined]
     (summary,) = world.gh.issue_comments(REPO, N)
     mode = "checkout" if checkout else "github"
     assert f"**Context:** source from {mode}" in summary["body"]
-    # app/auth.py's old side is 82 bytes: over the cap, so its review had the diff alone
-    assert "`app/auth.py` (context: diff only -- file over 80 bytes)" in summary["body"]
+    # app/auth.py is 78 bytes (82 before): over the cap, so its review had the diff alone
+    assert "`app/auth.py` (context: diff only -- file over 60 bytes)" in summary["body"]
     prompts = [str(c.body["messages"][-1]["content"]) for c in up.calls()]
     # the task names the real definition, from the whole file
     assert any(
         "app/util.py @@ -1,4 +1,5 @@ [python, in function f (lines 1-5)]" in p for p in prompts
     )
+
+
+def test_with_a_checkout_only_the_old_sides_context_needs_are_read(
+    world: World, tmp_path: Path
+) -> None:
+    # app/util.py loses a line and gains none: its context comes from the old side
+    old = UTIL_V1 + "    extra = 1\n"
+    world.gh.add_contents(REPO, "app/util.py", old, ref=world.base)
+    files = world.files()
+    files[1] = {
+        **files[1],
+        "sha": git_blob_id(UTIL_V1.encode()),
+        "patch": "@@ -3,3 +3,2 @@ def f():\n     c = 3\n     return a + c\n-    extra = 1",
+    }
+    (world.repo.root / "app/util.py").write_text(UTIL_V1)
+    with client(world.gh) as c:
+        info = c.info()
+        diff = parse_github_files(files)
+        world.gh.requests.clear()
+        sources = pr_sources(
+            c, info, diff, caps=SourceCaps(), checkout=world.repo.root, old_sides="needed"
+        )
+    (query,) = graphql(world.gh)
+    assert query.body["query"].count("object(") == 1  # type: ignore[attr-defined]
+    assert sources.files["app/util.py"].old_text == old
+    assert sources.files["app/auth.py"].old_text is None  # not needed, not read

@@ -1,10 +1,12 @@
 """The source port over GitHub: the code around the change for the Action and the App.
 
 New side: in the Action, the workspace checkout (``GITHUB_WORKSPACE``) wherever its file hashes
-to the head blob ``sha`` the files API already gave (no extra read); everything else -- the
-other new sides and every old side -- in one batched GraphQL read
-(:meth:`~depthgate.github.client.PullRequestClient.read_blobs`, 50 files a query). The App has
-no checkout and reads it all that way, with the installation token.
+to the head blob ``sha`` the files API already gave (no extra read); everything else in one
+batched GraphQL read (:meth:`~depthgate.github.client.PullRequestClient.read_blobs`, 50 files a
+query). With a checkout the old side is read only where context comes from it (a deleted file,
+a hunk that only deletes), so a PR whose checkout is its head costs no read for its context (the
+Action's 3-file PR stays at 6 GitHub reads with the base config's read). The App has no
+checkout and reads both sides of every file that way, with the installation token.
 
 GitHub names no blob for the old side; it is read at the PR's base commit and used only when the
 lines the diff shows agree with it (the base branch may have moved past the merge base).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from depthgate.core.diff import Diff, FileDiff, FileKind, FileStatus
 from depthgate.core.ports import BlobReader, GitHubFailure, PullRequestInfo
@@ -43,7 +46,8 @@ def source_port(
 
     def read(info: PullRequestInfo, diff: Diff) -> Sources:
         try:
-            return pr_sources(reader, info, diff, caps=caps, checkout=checkout)
+            old: Literal["all", "needed"] = "needed" if checkout is not None else "all"
+            return pr_sources(reader, info, diff, caps=caps, checkout=checkout, old_sides=old)
         except GitHubFailure as exc:
             return Sources(
                 notes=(
@@ -61,7 +65,11 @@ def pr_sources(
     *,
     caps: SourceCaps,
     checkout: Path | None = None,
+    old_sides: Literal["all", "needed"] = "all",
 ) -> Sources:
+    """``old_sides="needed"``: read the old side only where context comes from it (a deleted
+    file, a hunk that only deletes); the Action does, so that with the checkout at the head a PR
+    costs no read at all for its context."""
     files = [f for f in diff.files if f.hunks and f.kind is FileKind.REGULAR and not f.binary]
     from_checkout: dict[str, str] = {}
     if checkout is not None:
@@ -75,7 +83,8 @@ def pr_sources(
                     from_checkout[f.path] = text
     requests: list[BlobRequest] = []
     for f in files:
-        if f.old_path is not None and info.base_sha:
+        wanted = old_sides == "all" or _needs_old(f)
+        if f.old_path is not None and info.base_sha and wanted:
             requests.append(BlobRequest(f"old:{f.path}", rev=info.base_sha, path=f.old_path))
         if f.status is not FileStatus.DELETED and f.path not in from_checkout:
             requests.append(BlobRequest(f"new:{f.path}", rev=info.head_sha, path=f.path))
@@ -84,7 +93,10 @@ def pr_sources(
     mode = SourceMode.CHECKOUT if from_checkout else SourceMode.GITHUB
     out = SourceBuilder(mode, caps)
     for f in files:
-        _side(out, f, "old", None if f.old_path is None else blobs.get(f"old:{f.path}"), info)
+        if old_sides == "all" or _needs_old(f):
+            _side(out, f, "old", None if f.old_path is None else blobs.get(f"old:{f.path}"), info)
+        else:
+            out.add(f.path, "old", None)  # not read: no context comes from it
         if f.path in out.failed:
             continue
         if f.path in from_checkout:
@@ -100,6 +112,10 @@ def pr_sources(
             "(the checkout is not the PR's head there)"
         )
     return out.build()
+
+
+def _needs_old(f: FileDiff) -> bool:
+    return f.status is FileStatus.DELETED or any(h.added == 0 < h.deleted for h in f.hunks)
 
 
 def _side(
