@@ -298,9 +298,10 @@ class Limits(_Strict):
     logic_context_tokens: int = Field(default=3000, ge=0)
     # an absolute cap on a deep task's context, on top of deep_context_share; None: the share only
     deep_context_tokens: int | None = Field(default=None, ge=0)
-    # the share of the deep alias's own input budget a deep task may fill with context (the
-    # definitions it calls or that call it, then the rest of the PR diff)
-    deep_context_share: float = Field(default=0.25, ge=0, le=0.9)
+    # the share of the deep alias's own input budget a deep task may fill with the rest of the PR
+    # diff (after its code context): 0.05 keeps the deep alias at 59% of "everything deep"
+    # diff-only on bench/routing_eval.py (0.25 made it 73%)
+    deep_context_share: float = Field(default=0.05, ge=0, le=0.9)
     # a definition longer than this is shown as its signature plus a window around the hunk
     max_definition_lines: int = Field(default=150, ge=10)
     # the PR description is cut to this many estimated tokens, and sent to logic and deep only
