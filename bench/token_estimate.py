@@ -11,10 +11,16 @@ shell) plus synthetic hunks of other languages and of non-ASCII text. Prints, pe
 ratio estimate / exact: its median, 5th and 95th percentiles, and how often the estimate is
 below the exact count (an under-estimate is the dangerous side: a task could exceed the alias's
 context window).
+
+It also measures whole tasks (issue #11): every task of the plans of the last 30 commits, with
+their source files, a short and a 60,000-character PR body -- the estimate the packer keeps under
+each alias's ``max_input_tokens`` against the exact o200k count of what the task sends (system
+prompt, response schema, PR text, hunks, context).
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
@@ -22,8 +28,13 @@ from pathlib import Path
 
 import bpe_openai
 
+from depthgate.configfile import load_config
 from depthgate.core.diff import Hunk, parse_diff
+from depthgate.core.findings import PullRequestText, build_messages, response_schema
 from depthgate.core.pack import hunk_tokens, render_hunk
+from depthgate.core.plan import build_plan
+from depthgate.core.routes import Tier
+from depthgate.core.source import FileSource, SourceMode, Sources
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,9 +84,79 @@ def synthetic() -> list[Hunk]:
     return hunks
 
 
+def _show(rev: str, path: str) -> str | None:
+    proc = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=ROOT, capture_output=True, check=False
+    )
+    if proc.returncode != 0 or b"\0" in proc.stdout[:8000]:
+        return None
+    try:
+        return proc.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def whole_tasks(commits: int, body: str) -> list[tuple[int, int, int]]:
+    """(estimate, exact, window) of every task of every plan of the last ``commits`` commits,
+    with their source and the PR ``body``: what a task really sends, system prompt, schema and
+    context included."""
+    enc = bpe_openai.get_encoding("o200k_base")
+    loaded = load_config(None, cwd=ROOT)
+    cfg = loaded.config
+    revs = subprocess.run(
+        ["git", "rev-list", f"--max-count={commits}", "--no-merges", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    out = []
+    for rev in revs:
+        text = subprocess.run(
+            ["git", "diff", f"{rev}^", rev], cwd=ROOT, capture_output=True, check=False
+        ).stdout
+        if not text:
+            continue
+        diff = parse_diff(text)
+        files = {
+            f.path: FileSource(
+                f.path,
+                _show(f"{rev}^", f.old_path) if f.old_path else None,
+                _show(rev, f.path) if f.status.value != "deleted" else None,
+            )
+            for f in diff.files
+        }
+        sources = Sources(SourceMode.REPO, files)
+        pr = PullRequestText(f"commit {rev[:12]}", body)
+        plan = build_plan(diff, loaded, sources=sources, pr=pr)
+        for task in plan.tasks:
+            escalate = task.alias != cfg.tiers.alias(Tier.DEEP)
+            messages = build_messages(task, pr, escalate=escalate)
+            schema = json.dumps(response_schema(escalate=escalate))
+            exact = sum(len(enc.encode(m["content"])) + 4 for m in messages)
+            exact += len(enc.encode(schema))
+            out.append((task.est_input_tokens, exact, cfg.routes[task.alias].max_input_tokens))
+    return out
+
+
 def main() -> int:
-    hunks = [h for h in own_history() + synthetic() if h.lines]
-    print(f"{len(hunks)} hunks")
+    for label, body in (
+        ("PR body of 200 characters", "Fixes the bug. " * 13),
+        ("PR body of 60,000 characters", ("Long text, words 123. " * 3000)[:60_000]),
+    ):
+        rows = whole_tasks(30, body)
+        ratios = sorted(est / max(exact, 1) for est, exact, _ in rows)
+        over = sum(1 for _, exact, window in rows if exact > window)
+        worst = max(exact / window for _, exact, window in rows)
+        print(
+            f"whole tasks, last 30 commits with source, {label}: {len(rows)} tasks, "
+            f"estimate/exact median {statistics.median(ratios):.2f}, min {ratios[0]:.2f}, "
+            f"max exact/window {worst:.1%}, over the window {over}"
+        )
+    every = [h for h in own_history() + synthetic() if h.lines]
+    # the tokenizer refuses inputs past 200,000 tokens (whole lock files in the history)
+    hunks = [h for h in every if len(render_hunk(h)) < 300_000]
+    print(f"{len(hunks)} hunks ({len(every) - len(hunks)} over 300,000 characters left out)")
     for name in ("o200k_base", "cl100k_base"):
         enc = bpe_openai.get_encoding(name)
         ratios = []

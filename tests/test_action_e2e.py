@@ -20,7 +20,7 @@ import pytest
 
 from depthgate.gateway.smoke import RECORD_FIELDS
 from tests.fakes.github import FakeGitHub, serve_github
-from tests.fakes.samples import FILES, UTIL_V2, routes
+from tests.fakes.samples import FILES, UTIL_V2, routes, write_checkout
 from tests.fakes.upstream import Behavior, FakeUpstream, answer, error
 
 PAYLOADS = Path(__file__).resolve().parent / "data" / "webhooks" / "pull_request"
@@ -67,7 +67,10 @@ class Action:
             "DEPTHGATE_GATEWAY_URL": up.url,
             "DEPTHGATE_GATEWAY_KEY": KEY,
             "DEPTHGATE_GITHUB_WRITE_INTERVAL_S": "0",
+            # Actions always checks out the PR: context comes from there, at no GitHub read
+            "GITHUB_WORKSPACE": str(tmp / "pr-checkout"),
         }
+        write_checkout(tmp / "pr-checkout")
         self.runs = 0
 
     def __call__(
@@ -386,12 +389,14 @@ def packaged(fake: FakeUpstream, tmp_path: Path) -> Path:
 
 
 def config_reads(gh: FakeGitHub) -> list[str]:
+    """The config files read through GraphQL (the changed files, read for context through
+    GraphQL too, are not config reads)."""
     return [
         value
         for r in gh.requests
         if r.path == "/graphql"
         for name, value in r.body["variables"].items()
-        if name.startswith("v")
+        if name.startswith("v") and value.endswith("gateway-routes.yaml")
     ]
 
 
@@ -533,3 +538,24 @@ def test_a_skip_label_is_a_notice(action: Action, gh: FakeGitHub) -> None:
     assert "the pull request has the label no-depthgate" in r.stdout
     assert action.up.requests == []
     assert gh.writes() == []
+
+
+def test_rerunning_the_job_on_the_same_head_reviews_the_hunks_that_failed(
+    action: Action, gh: FakeGitHub, fake: FakeUpstream
+) -> None:
+    """A partial review (the deep alias down) posts what completed; re-running the job on the
+    same commit reviews the failed hunks -- the summary's marker holds only reviewed ones."""
+    down = error(400, "context window exceeded", code="context_length_exceeded")
+    fake.script("deep-model", *([down] * 20))
+    first = action()
+    assert first.code == 3
+    assert len(gh.reviews(REPO, NUMBER)) == 1  # the fast part
+    fake.script("deep-model")  # the deep alias is back: its default answer has a finding
+    second = action()  # (each run starts with the upstream's record cleared)
+    assert second.code == 0, second.stdout
+    assert fake.calls("deep-model")  # the failed hunks went to the deep alias again
+    assert not fake.calls("fast-model")  # the reviewed ones did not
+    assert len(gh.reviews(REPO, NUMBER)) == 2  # the deep part, once
+    third = action()
+    assert third.code == 0
+    assert len(gh.reviews(REPO, NUMBER)) == 2  # nothing new now

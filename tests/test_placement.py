@@ -515,7 +515,7 @@ def test_placed_comments_are_rows_github_accepts(
     for _, reason in demoted:
         assert reason in set(Reason)
 
-    # completeness: every row of the contract (facts/github.md: RIGHT for added and context
+    # completeness: every row of the contract (docs/platform.md: RIGHT for added and context
     # lines, LEFT for deleted ones) takes a one-line comment, in ADDED mode iff the line
     # changed. GitHub also takes LEFT on a context line; depthgate never aims there.
     for (path, side, line), row in rows.items():

@@ -1,4 +1,4 @@
-"""Gateway profiles: the answers real gateways give (facts/gateways.md) -> error classes."""
+"""Gateway profiles: the answers real gateways give (docs/platform.md) -> error classes."""
 
 from __future__ import annotations
 

@@ -40,6 +40,6 @@ def test_an_escalation_reason_quoting_the_key_is_redacted(
         assert json.loads(capsys.readouterr().out)["escalations"]
         (summary,) = gh.issue_comments("octo/app", 5)
         body = summary["body"]
-        assert "the code logs the gateway key \\[REDACTED]; needs a deeper look" in body
+        assert "the code logs the gateway key \\[REDACTED\\]; needs a deeper look" in body
         assert KEY not in body
         assert not gh.errors

@@ -1,4 +1,4 @@
-"""A real LiteLLM proxy on 127.0.0.1, routed to the fake upstream (facts/gateways.md).
+"""A real LiteLLM proxy on 127.0.0.1, routed to the fake upstream (docs/platform.md, gateways).
 
 The proxy comes from `.venv-gw` (created by `make gateway-venv`, which `make test` runs), or
 from the executable named by ``DEPTHGATE_LITELLM``. Without it the interop tests are skipped on

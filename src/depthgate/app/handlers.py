@@ -35,6 +35,7 @@ from depthgate.core.sanitize import SanitizePolicy
 from depthgate.core.wording import plural
 from depthgate.github.actions import parse_event
 from depthgate.github.client import GitHubSettings, PullRequestClient
+from depthgate.github.source import source_port
 
 log = logging.getLogger("depthgate.app")
 CHECK_NAME = "depthgate"
@@ -153,6 +154,7 @@ async def _review(
         trusted_authors=frozenset({bot}) if bot else None,
         proceed=lambda: not ctx.superseded(),
         full=full,
+        sources=source_port(client, ctx.config.config.limits),  # with the installation token
     )
     result = await review_pr(client, settings, target, progress=_progress(job.key))
     run = result.pr

@@ -17,7 +17,7 @@ from depthgate.github.api import DEFAULT_API_URL
 from depthgate.github.api import api_url as read_api_url
 
 DEFAULT_QUEUE_URL = "sqlite:///depthgate-queue.db"
-MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more (facts/github.md)
+MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub never sends more (docs/platform.md, GitHub)
 
 
 @dataclass(frozen=True)

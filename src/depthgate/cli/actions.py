@@ -195,7 +195,17 @@ def _review(
         bot_login=ACTIONS_BOT,
         default_handoff=temp / "depthgate-handoff.json",
     )
-    return run_review(repo, pr.number, cfg, out, err, actions=actions, fork=decision.fork)
+    workspace = env.get("GITHUB_WORKSPACE")  # the checkout: context where it is the PR's head
+    return run_review(
+        repo,
+        pr.number,
+        cfg,
+        out,
+        err,
+        actions=actions,
+        fork=decision.fork,
+        checkout=Path(workspace) if workspace else None,
+    )
 
 
 def _base_config(

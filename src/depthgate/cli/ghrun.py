@@ -45,6 +45,7 @@ from depthgate.github.actions import (
     write_outputs,
 )
 from depthgate.github.client import GitHubSettings, PullRequestClient, parse_pr_ref
+from depthgate.github.source import source_port
 
 ACTIONS_BOT = "github-actions[bot]"
 MAX_WARNINGS = 10
@@ -79,7 +80,10 @@ def run_review(
     *,
     actions: ActionsIO | None = None,
     fork: bool = False,
+    checkout: Path | None = None,
 ) -> int:
+    """``checkout``: the Actions workspace, read for the code around the change where it holds
+    the PR's head blobs (otherwise that code is read from GitHub)."""
     ref = f"{repo}#{number}"
     with PullRequestClient(repo, number, cfg.github) as client:
         trusted = cfg.bot_login or client.viewer_login()
@@ -94,6 +98,7 @@ def run_review(
             dry_run=cfg.dry_run,
             trusted_authors=frozenset({trusted}) if trusted else None,
             fork=fork,
+            sources=source_port(client, cfg.run.loaded.config.limits, checkout=checkout),
         )
         if actions is None:
             result = asyncio.run(review_pr(client, cfg.run, target, progress=to_stream(err)))

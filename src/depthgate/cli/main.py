@@ -20,6 +20,7 @@ from depthgate import __version__
 from depthgate.app.cli import COMMANDS as APP_COMMANDS
 from depthgate.app.cli import add_app_parsers, run_app_command
 from depthgate.cli.flags import Flags, secret_values
+from depthgate.cli.gitsource import repo_sources
 from depthgate.cli.instructions import render_block, sync
 from depthgate.cli.progress import to_stream
 from depthgate.cli.run import result_document, review_diff, run_settings
@@ -39,6 +40,7 @@ from depthgate.core.repoconfig import repository_schema
 from depthgate.core.report import render_outcome_text
 from depthgate.core.routes import LoadedConfig, config_schema
 from depthgate.core.secretscan import redact, redact_data
+from depthgate.core.source import DIFF_ONLY, SourceCaps, Sources
 from depthgate.gateway.client import GatewaySettings
 from depthgate.gateway.smoke import render_markdown as render_smoke_markdown
 from depthgate.gateway.smoke import render_text as render_smoke_text
@@ -51,6 +53,21 @@ from depthgate.github.actions import (
     write_outputs,
 )
 from depthgate.logs import install
+
+
+def _source_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repo",
+        metavar="DIR",
+        help="the git repository the diff was made in: the code around each hunk comes from its "
+        "work tree (new side) and its objects (old side, by the diff's index lines); without "
+        "it, the review sees the diff only",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="REV",
+        help="with --repo: the commit to read the old side from where the diff names no blob",
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "-v", "--verbose", action="store_true", help="list every hunk with its reasons"
     )
+    _source_flags(plan)
     _common(plan)
 
     rev = sub.add_parser(
@@ -127,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="diff_context",
         help="which diff lines may carry a comment (default: diff_context)",
     )
+    _source_flags(rev)
     _common(rev)
 
     smoke = sub.add_parser(
@@ -214,10 +233,27 @@ def operator_config(explicit: str | None, env: Mapping[str, str]) -> LoadedConfi
     return load_config(explicit, discover=not _in_actions(env))
 
 
+def local_sources(
+    diff: Diff, loaded: LoadedConfig, repo: str | None, base: str | None, err: TextIO
+) -> Sources:
+    """``--repo DIR [--base REV]``: the changed files from a local repository, else none."""
+    if repo is None:
+        if base is not None:
+            raise UsageError("--base REV needs --repo DIR (the repository to read it from)")
+        return DIFF_ONLY
+    limits = loaded.config.limits
+    caps = SourceCaps(limits.source_max_file_bytes, limits.source_max_pr_bytes)
+    sources = repo_sources(diff, repo, base=base, caps=caps)
+    for note in sources.notes:
+        err.write(f"depthgate: warning: {note}\n")
+    return sources
+
+
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     loaded = load_config(args.config)
     diff = read_diff(args.diff, stdin)
-    plan = build_plan(diff, loaded)
+    sources = local_sources(diff, loaded, args.repo, args.base, err)
+    plan = build_plan(diff, loaded, sources=sources)
     # the plan shows the diff's paths and hunk headers: no credential shape leaves with them
     if args.format == "json":
         if not diff.files:
@@ -249,7 +285,13 @@ def cmd_review(
         )
     flags = flags.with_env(env)
     if args.diff:
-        return review_local_diff(args.diff, flags, out, err, stdin=stdin, env=env)
+        return review_local_diff(
+            args.diff, flags, out, err, stdin=stdin, env=env, repo=(args.repo, args.base)
+        )
+    if args.repo or args.base:
+        raise UsageError(
+            "--repo/--base go with --diff: a PR review reads the PR's files from GitHub"
+        )
     if args.pr:
         repo, number = ghrun.parse_pr_ref(args.pr)
         loaded = operator_config(flags.config, env)
@@ -268,7 +310,14 @@ def cmd_review(
 
 
 def review_local_diff(
-    path: str, flags: Flags, out: TextIO, err: TextIO, *, stdin: TextIO, env: Mapping[str, str]
+    path: str,
+    flags: Flags,
+    out: TextIO,
+    err: TextIO,
+    *,
+    stdin: TextIO,
+    env: Mapping[str, str],
+    repo: tuple[str | None, str | None] = (None, None),
 ) -> int:
     if not flags.dry_run:
         raise UsageError(
@@ -280,7 +329,9 @@ def review_local_diff(
     if not diff.files:
         err.write(f"depthgate: {EMPTY_DIFF}\n")
     settings = run_settings(flags, loaded, env, command=f"depthgate review --dry-run --diff {path}")
-    result = asyncio.run(review_diff(build_plan(diff, loaded), settings, progress=to_stream(err)))
+    sources = local_sources(diff, loaded, repo[0], repo[1], err)
+    plan = build_plan(diff, loaded, sources=sources)
+    result = asyncio.run(review_diff(plan, settings, progress=to_stream(err)))
     if result.handoff is not None:
         err.write(render_markdown(result.handoff, result.secrets))
     if flags.output_format == "json":

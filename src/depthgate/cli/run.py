@@ -30,16 +30,18 @@ from typing import Any
 
 from depthgate.cli.flags import Flags, review_options
 from depthgate.cli.progress import Progress
+from depthgate.core.diff import Diff
 from depthgate.core.errors import EXIT_FINDINGS, EXIT_GATEWAY, EXIT_GITHUB, EXIT_OK
 from depthgate.core.handoff import RunContext, build_handoff
 from depthgate.core.models import SEVERITY_ORDER
 from depthgate.core.pipeline import ReviewOptions, ReviewOutcome, review
 from depthgate.core.plan import Plan
-from depthgate.core.ports import GitHubErrorClass, GitHubFailure
+from depthgate.core.ports import GitHubErrorClass, GitHubFailure, PullRequestInfo
 from depthgate.core.prreview import PrReviewOptions, PrRun, PullRequestPort, review_pull_request
 from depthgate.core.report import outcome_to_dict
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.secretscan import redact_data
+from depthgate.core.source import Sources
 from depthgate.gateway.client import GatewaySettings, HttpGateway
 from depthgate.logs import protect
 
@@ -67,6 +69,8 @@ class PrTarget:
     proceed: Callable[[], bool] | None = None  # the App: False once a newer head arrived
     fork: bool = False  # a fork PR in Actions: a read-only token is expected there
     full: bool = False  # review every hunk again (/depthgate review --full)
+    # the source port (design §9): the changed files for the PR and its diff; None: diff only
+    sources: Callable[[PullRequestInfo, Diff], Sources] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ async def review_pr(
         trusted_authors=target.trusted_authors,
         proceed=target.proceed,
         full=target.full,
+        sources=target.sources,
     )
     async with _gateway(settings) as gateway:
         run = await review_pull_request(client, settings.loaded, gateway, options)

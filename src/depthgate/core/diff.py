@@ -164,6 +164,10 @@ class FileDiff:
     line_endings: str = "none"  # lf | crlf | mixed | none (no lines)
     # Why the content is not available, when it is not: "malformed: ...", "patch_omitted", ...
     problem: str | None = None
+    # git's blob ids of the two sides as the diff names them (``index <old>..<new>``, possibly
+    # abbreviated; the files API's full ``sha`` for the new side); None where there is none
+    old_blob: str | None = None
+    new_blob: str | None = None
 
     @property
     def mode_changed(self) -> bool:
@@ -256,6 +260,9 @@ def parse_github_files(files: Sequence[Mapping[str, Any]]) -> Diff:
             "copied": FileStatus.COPIED,
         }.get(api_status, FileStatus.MODIFIED)
         old_path = None if status is FileStatus.ADDED else str(previous or path)
+        sha = item.get("sha")
+        # the files API's ``sha`` is the head blob (GitHub gives none for the base side)
+        new_blob = str(sha) if sha and status is not FileStatus.DELETED else None
         patch = item.get("patch")
         if patch is None:
             changes = int(item.get("changes", 0) or 0)
@@ -267,6 +274,7 @@ def parse_github_files(files: Sequence[Mapping[str, Any]]) -> Diff:
                     status=status,
                     binary=binary,
                     problem=None if binary or changes == 0 else "patch_omitted",
+                    new_blob=new_blob,
                 )
             )
             continue
@@ -286,6 +294,7 @@ def parse_github_files(files: Sequence[Mapping[str, Any]]) -> Diff:
                 hunks=hunks,
                 line_endings=parsed.line_endings,
                 problem=parsed.problem,
+                new_blob=new_blob,
             )
         )
     return Diff(files=tuple(out))
@@ -349,6 +358,8 @@ class _Header:
     copy_to: str | None = None
     similarity: int | None = None
     index_mode: str | None = None
+    old_blob: str | None = None
+    new_blob: str | None = None
     binary: bool = False
 
 
@@ -382,9 +393,26 @@ def _read_header(chunk: list[str]) -> _Header:
             parts = line.split()
             if len(parts) == 3:
                 h.index_mode = parts[2]
+            if len(parts) >= 2:
+                h.old_blob, h.new_blob = _blob_ids(parts[1])
         elif line.startswith(("Binary files ", "GIT binary patch")):
             h.binary = True
     return h
+
+
+_BLOB_ID = re.compile(r"[0-9a-f]{4,64}")
+
+
+def _blob_ids(text: str) -> tuple[str | None, str | None]:
+    """``abc1234..def5678`` -> both ids; git's all-zero id (no such side) -> None."""
+    old, sep, new = text.partition("..")
+    if not sep:
+        return None, None
+
+    def one(oid: str) -> str | None:
+        return oid if _BLOB_ID.fullmatch(oid) and oid.strip("0") else None
+
+    return one(old), one(new)
 
 
 def _percent(text: str) -> int | None:
@@ -520,6 +548,8 @@ def _parse_chunk(text: str) -> FileDiff:
         similarity=header.similarity,
         hunks=tuple(hunks),
         line_endings=endings,
+        old_blob=None if status is FileStatus.ADDED else header.old_blob,
+        new_blob=None if status is FileStatus.DELETED else header.new_blob,
     )
 
 

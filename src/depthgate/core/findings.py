@@ -18,112 +18,66 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from pydantic import ValidationError
 
 from depthgate.core import jsonbound
+from depthgate.core.context import render_blocks
 from depthgate.core.models import Finding, Message
 from depthgate.core.pack import Task, render_hunk
+from depthgate.core.prompting import (
+    PullRequestText,
+    prompt_text,
+    response_schema,
+    shown_pr_text,
+    system_prompt,
+)
+
+__all__ = [
+    "PullRequestText",
+    "build_messages",
+    "parse_answer",
+    "prompt_text",
+    "repair_messages",
+    "response_schema",
+]
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
 _KNOWN = set(Finding.model_fields)
+DEFAULT_BODY_TOKENS = 2000  # limits.pr_body_tokens' default, for tasks packed without the PR
 MAX_ESCALATIONS = 20  # per answer
-
-
-@cache
-def prompt_text(name: str) -> str:
-    return resources.files("depthgate").joinpath("prompts", f"{name}.md").read_text("utf-8")
-
-
-def response_schema(*, escalate: bool = False) -> dict[str, Any]:
-    """JSON Schema for ``response_format: json_schema`` (strict mode: every key required).
-    ``escalate``: the answer may also flag hunks for the deep alias."""
-    finding = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [
-            "path",
-            "line",
-            "side",
-            "start_line",
-            "severity",
-            "category",
-            "title",
-            "body",
-            "suggestion",
-        ],
-        "properties": {
-            "path": {"type": "string"},
-            "line": {"type": "integer"},
-            "side": {"type": "string", "enum": ["RIGHT", "LEFT"]},
-            "start_line": {"type": ["integer", "null"]},
-            "severity": {"type": "string", "enum": ["info", "low", "medium", "high", "critical"]},
-            "category": {
-                "type": "string",
-                "enum": [
-                    "bug",
-                    "security",
-                    "performance",
-                    "reliability",
-                    "maintainability",
-                    "style",
-                    "docs",
-                    "test",
-                ],
-            },
-            "title": {"type": "string"},
-            "body": {"type": "string"},
-            "suggestion": {"type": ["string", "null"]},
-        },
-    }
-    schema: dict[str, Any] = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["findings"],
-        "properties": {"findings": {"type": "array", "items": finding}},
-    }
-    if escalate:
-        schema["required"].append("escalate")
-        schema["properties"]["escalate"] = {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["path", "line", "reason"],
-                "properties": {
-                    "path": {"type": "string"},
-                    "line": {"type": "integer"},
-                    "reason": {"type": "string"},
-                },
-            },
-        }
-    return schema
-
-
-@dataclass(frozen=True)
-class PullRequestText:
-    """The PR's own words: untrusted, shown to the model as data."""
-
-    title: str = ""
-    body: str = ""
 
 
 def build_messages(
     task: Task, pr: PullRequestText | None = None, *, escalate: bool = False
 ) -> list[Message]:
-    system = prompt_text("system") + "\n" + prompt_text(task.tier.value)
-    if escalate:
-        system += "\n" + prompt_text("escalate")
+    """The task's two messages. The PR section is the one the packer counted (``task.pr_text``);
+    a ``pr`` given here is shown only when the plan was built without it, cut the same way."""
+    system = system_prompt(task.tier.value, escalate=escalate)
+    pr_text = task.pr_text or shown_pr_text(
+        pr, tier=task.tier.value, body_tokens=DEFAULT_BODY_TOKENS
+    )
     parts: list[str] = []
-    if pr is not None and (pr.title or pr.body):
-        parts.append(f"PR title: {pr.title}\nPR description:\n{pr.body}\n")
-    parts.append("Hunks under review:\n")
-    parts.extend(render_hunk(th.hunk) for th in task.hunks)
+    if pr_text:
+        parts.append(pr_text)
+    parts.append(
+        "Hunks under review (R<n> = line n of the new file, L<n> = line n of the old file; "
+        "only these lines can carry a finding):\n"
+    )
+    parts.extend(render_hunk(th.hunk, th.site) for th in task.hunks)
+    code = render_blocks(task.blocks, [th.hunk for th in task.hunks])
+    if code or task.context:
+        parts.append(
+            "\nContext only (do not report on these lines; C<n> = line n of the file, "
+            "new side unless marked old):\n"
+        )
+    if code:
+        parts.append(code)
+    if task.cut:
+        parts.append("Left out of this context: " + "; ".join(task.cut) + "\n")
     if task.context:
-        parts.append("\nContext only (other hunks of this PR; do not report on these):\n")
+        parts.append("Other hunks of this PR:\n")
         parts.extend(render_hunk(h) for h in task.context)
     data = "\n".join(parts)
     nonce = hashlib.sha256(data.encode("utf-8", "replace")).hexdigest()[:16]

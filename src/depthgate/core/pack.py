@@ -1,26 +1,28 @@
 """Classified hunks -> gateway tasks: one call each, per alias, under that alias's token budget.
 
-* fast  -- hunks of one file, batched;
-* logic -- hunks of one file, with the file's other hunks as context;
-* deep  -- a bundle of deep hunks (across files) with the other changed files' hunks as context.
+* fast  -- hunks of one file, batched, each with its enclosing definition's signature;
+* logic -- hunks of one file, with their enclosing definitions, imports, class header and
+  constructor (:mod:`depthgate.core.context`), then the file's other hunks;
+* deep  -- a bundle of deep hunks (across files) with logic's context, the PR's definitions they
+  call or that call them, then the rest of the PR diff up to ``limits.deep_context_share`` of
+  the deep alias's window.
 
+Every token a task sends is counted against its alias's ``max_input_tokens``: instructions,
+response schema, framing and PR text (:mod:`depthgate.core.prompting`), hunks and context.
 A hunk larger than its alias's input budget is split on line boundaries into parts that each fit.
 Per-PR limits (``limits.max_hunks``, ``limits.max_tokens_per_alias``) drop work in a fixed order
--- fast first, then logic, deep last -- and every dropped hunk is listed with its reason. Task ids
-and order are deterministic.
+-- context first, then fast, then logic, deep last -- and every dropped hunk is listed with its
+reason. Task ids and order are deterministic.
 
 Token estimate
 --------------
 No tokenizer is downloaded or shipped. A hunk is shown to the model as its header and one line
 per diff line, ``R12 +text`` (side, number, sign, text: see :func:`render_hunk`), and its size is
-estimated as ``ceil(UTF-8 bytes of header and texts / 2.5) + 4 tokens a line``.
-``bench/token_estimate.py`` measures this against exact o200k_base and cl100k_base counts, on
-this repository's own history plus Go, Java, TypeScript, JSON, Japanese and Russian samples
-(the input grows with the history; figures in the README). At 234 hunks the estimate was 1.39x
-the exact count at the median (1.04x at the 5th percentile, 1.68x at the 95th) and below it for
-1.3% of hunks, by a few percent; ``limits.prompt_overhead_tokens`` (the instructions around the
-hunks) is the margin that absorbs that. Prose tokenizes better than code, so English
-text is over-estimated more.
+estimated as ``ceil(UTF-8 bytes of header and texts / 2.5) + 4 tokens a line``, high-entropy
+runs (hashes, base64) at 1.4 bytes a token. ``bench/token_estimate.py`` measures this against
+exact o200k_base and cl100k_base counts, per hunk and per whole task (figures in the README);
+``limits.prompt_overhead_tokens`` is the margin that absorbs the rare under-estimate. Prose
+tokenizes better than code, so English text is over-estimated more.
 """
 
 from __future__ import annotations
@@ -30,8 +32,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from depthgate.core.classify import Classification, HunkDecision
+from depthgate.core.context import ContextBlock, ContextBuilder, Site
 from depthgate.core.diff import Hunk, Line, LineKind
-from depthgate.core.routes import Limits, RoutesConfig, Tier
+from depthgate.core.prompting import (
+    PullRequestText,
+    dense_extra,
+    estimate,
+    fixed_tokens,
+    shown_pr_text,
+)
+from depthgate.core.routes import RoutesConfig, Tier
+from depthgate.core.syntax import CodeIndex
 
 BYTES_PER_TOKEN = 2.5
 TOKENS_PER_LINE = 4  # the "R12 +" prefix and the newline
@@ -47,13 +58,14 @@ def _utf8_len(text: str) -> int:
 
 
 def _line_tokens(line: Line) -> float:
-    return (_utf8_len(line.text) + 1) / BYTES_PER_TOKEN + TOKENS_PER_LINE
+    return (_utf8_len(line.text) + 1) / BYTES_PER_TOKEN + TOKENS_PER_LINE + dense_extra(line.text)
 
 
 def hunk_tokens(hunk: Hunk) -> int:
     text = "\n".join(line.text for line in hunk.lines)
     size = _utf8_len(hunk.path) + 1 + _utf8_len(hunk.header) + 1 + _utf8_len(text)
-    return math.ceil(size / BYTES_PER_TOKEN) + TOKENS_PER_LINE * len(hunk.lines)
+    dense = dense_extra(text)
+    return math.ceil(size / BYTES_PER_TOKEN + dense) + TOKENS_PER_LINE * len(hunk.lines)
 
 
 def render_line(line: Line) -> str:
@@ -67,8 +79,15 @@ def render_line(line: Line) -> str:
     return f"R{line.new_no} {sign}{line.text}"
 
 
-def render_hunk(hunk: Hunk) -> str:
-    return "\n".join([f"{hunk.path} {hunk.header}", *map(render_line, hunk.lines)]) + "\n"
+def render_hunk(hunk: Hunk, site: Site | None = None) -> str:
+    """The hunk with its header; with a ``site``, git's ``@@`` section text (which is sometimes
+    the wrong function) gives way to the language and the real enclosing definition."""
+    if site is None:
+        head = f"{hunk.path} {hunk.header}"
+    else:
+        numbers = f"@@ -{hunk.old_start},{hunk.old_lines} +{hunk.new_start},{hunk.new_lines} @@"
+        head = f"{hunk.path} {numbers} [{site.describe()}]"
+    return "\n".join([head, *map(render_line, hunk.lines)]) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +96,7 @@ class TaskHunk:
     hunk: Hunk  # what this task reviews: the hunk, or one part of it
     part: tuple[int, int] | None  # (n, of) when the hunk was split
     tokens: int
+    site: Site | None = None  # language and enclosing definition, as the task names them
 
     @property
     def tier(self) -> Tier:
@@ -90,9 +110,13 @@ class Task:
     alias: str
     tier: Tier
     hunks: tuple[TaskHunk, ...]
-    context: tuple[Hunk, ...]
+    context: tuple[Hunk, ...]  # other hunks of the PR, shown as context
     context_truncated: bool
     est_input_tokens: int
+    blocks: tuple[ContextBlock, ...] = ()  # the code around the hunks (C lines)
+    pr_text: str = ""  # the PR section exactly as sent ("" for fast)
+    fixed_tokens: int = 0  # system prompt, schema, framing and PR text
+    cut: tuple[str, ...] = ()  # what was left out of the context, and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +133,15 @@ class Packing:
     dropped: tuple[Dropped, ...]
 
 
-def pack(classification: Classification, config: RoutesConfig) -> Packing:
+def pack(
+    classification: Classification,
+    config: RoutesConfig,
+    *,
+    index: CodeIndex | None = None,
+    pr: PullRequestText | None = None,
+) -> Packing:
+    """``index``: the PR's parsed code (the plan's), for the context each tier carries; ``pr``:
+    the PR's title and description, counted where they are sent (logic and deep)."""
     limits = config.limits
     dropped: list[Dropped] = []
     reviewable = [d for d in classification.decisions if d.tier is not None]
@@ -129,22 +161,18 @@ def pack(classification: Classification, config: RoutesConfig) -> Packing:
 
     # Context candidates: hunks of files that are not skipped (whole-file skips add only noise).
     context_pool = _Pool.of([d.hunk for d in classification.decisions if d.skip is None])
+    builder = _builder(classification, config, index, kept)
 
     drafts: list[_Draft] = []
     for tier in (Tier.DEEP, Tier.LOGIC, Tier.FAST):
-        alias = config.tiers.alias(tier)
-        route = config.routes[alias]
-        budget = route.max_input_tokens - limits.prompt_overhead_tokens
-        context_budget = _context_budget(tier, limits, budget)
+        frame = _Frame.of(tier, config, pr)
         items: list[TaskHunk] = []
         for d in (d for d in kept if d.tier is tier):
-            parts, problem = _split(d, budget - context_budget)
+            parts, problem = _split(d, frame.budget - frame.pool_budget, builder)
             if problem is not None:
                 dropped.append(Dropped(d.hunk.path, d.hunk.header, "limit.line_too_long", problem))
             items.extend(parts)
-        for batch in _batches(items, budget - context_budget, per_file=tier is not Tier.DEEP):
-            context, truncated = _context(tier, batch, context_pool, context_budget)
-            drafts.append(_Draft(alias, tier, batch, context, truncated))
+        drafts.extend(_drafts(frame, items, builder, context_pool))
 
     tasks = _apply_alias_budgets(drafts, config, dropped)
     return Packing(tasks=tasks, dropped=tuple(dropped))
@@ -155,31 +183,94 @@ def pack_escalated(
     classification: Classification,
     config: RoutesConfig,
     planned: Sequence[Task],
+    *,
+    index: CodeIndex | None = None,
+    pr: PullRequestText | None = None,
 ) -> Packing:
     """Deep tasks for hunks a cheaper alias escalated at review time: packed like planned deep
-    work (bundled across files, the other changed files as context), ids ``escalated-NNN``,
-    within what the deep alias's PR budget has left after the planned tasks."""
-    limits = config.limits
-    alias = config.tiers.alias(Tier.DEEP)
-    budget = config.routes[alias].max_input_tokens - limits.prompt_overhead_tokens
-    context_budget = _context_budget(Tier.DEEP, limits, budget)
+    work (bundled across files, deep context), ids ``escalated-NNN``, within what the deep
+    alias's PR budget has left after the planned tasks."""
+    frame = _Frame.of(Tier.DEEP, config, pr)
     pool = _Pool.of([d.hunk for d in classification.decisions if d.skip is None])
+    builder = _builder(classification, config, index, decisions)
     dropped: list[Dropped] = []
     items: list[TaskHunk] = []
     for d in decisions:
-        parts, problem = _split(d, budget - context_budget)
+        parts, problem = _split(d, frame.budget - frame.pool_budget, builder)
         if problem is not None:
             dropped.append(Dropped(d.hunk.path, d.hunk.header, "limit.line_too_long", problem))
         items.extend(parts)
-    drafts = []
-    for batch in _batches(items, budget - context_budget, per_file=False):
-        context, truncated = _context(Tier.DEEP, batch, pool, context_budget)
-        drafts.append(_Draft(alias, Tier.DEEP, batch, context, truncated))
+    drafts = _drafts(frame, items, builder, pool)
     spent: dict[str, int] = {}
     for task in planned:
         spent[task.alias] = spent.get(task.alias, 0) + task.est_input_tokens
     tasks = _apply_alias_budgets(drafts, config, dropped, spent=spent, prefix="escalated")
     return Packing(tasks=tasks, dropped=tuple(dropped))
+
+
+def _builder(
+    classification: Classification,
+    config: RoutesConfig,
+    index: CodeIndex | None,
+    reviewed: Sequence[HunkDecision],
+) -> ContextBuilder:
+    paths = [d.hunk.path for d in classification.decisions if d.skip is None]
+    own = {d.hunk.path for d in reviewed}
+    return ContextBuilder(
+        index or CodeIndex(),
+        paths,
+        max_definition_lines=config.limits.max_definition_lines,
+        own=own,
+    )
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """One tier's budget: what its alias takes in, less what every task of it sends anyway."""
+
+    tier: Tier
+    alias: str
+    budget: int  # for hunks and context
+    pool_budget: int  # of which: other hunks of the PR
+    fixed: int  # system prompt, schema, framing, PR text
+    pr_text: str
+
+    @classmethod
+    def of(cls, tier: Tier, config: RoutesConfig, pr: PullRequestText | None) -> _Frame:
+        limits = config.limits
+        alias = config.tiers.alias(tier)
+        window = config.routes[alias].max_input_tokens
+        deep_alias = config.tiers.alias(Tier.DEEP)
+        escalates = (
+            config.escalation.enabled and config.escalation.max_hunks > 0 and alias != deep_alias
+        )
+        pr_text = shown_pr_text(pr, tier=tier.value, body_tokens=limits.pr_body_tokens)
+        fixed = fixed_tokens(tier.value, escalate=escalates) + (estimate(pr_text) if pr_text else 0)
+        budget = max(window - limits.prompt_overhead_tokens - fixed, 0)
+        if tier is Tier.DEEP:
+            wanted = int(window * limits.deep_context_share)
+            if limits.deep_context_tokens is not None:
+                wanted = min(wanted, limits.deep_context_tokens)
+        elif tier is Tier.LOGIC:
+            wanted = limits.logic_context_tokens
+        else:
+            wanted = 0
+        return cls(tier, alias, budget, min(wanted, budget // 2), fixed, pr_text)
+
+
+def _drafts(
+    frame: _Frame, items: Sequence[TaskHunk], builder: ContextBuilder, pool: _Pool
+) -> list[_Draft]:
+    out = []
+    room = frame.budget - frame.pool_budget
+    for batch, blocks, cut in _batches(frame, items, room, builder):
+        used = sum(th.tokens for th in batch) + sum(b.tokens for b in blocks)
+        pool_room = min(frame.pool_budget, frame.budget - used)
+        context, truncated = _context(frame.tier, batch, pool, pool_room)
+        draft = _Draft(frame.alias, frame.tier, batch, context, truncated, blocks, cut)
+        draft.fixed, draft.pr_text = frame.fixed, frame.pr_text
+        out.append(draft)
+    return out
 
 
 def _tier(d: HunkDecision) -> Tier:
@@ -194,30 +285,37 @@ class _Draft:
     hunks: list[TaskHunk]
     context: list[Hunk]
     context_truncated: bool
+    blocks: list[ContextBlock]
+    cut: list[str]
+    fixed: int = 0
+    pr_text: str = ""
 
     def tokens(self, overhead: int) -> int:
         return (
-            overhead + sum(h.tokens for h in self.hunks) + sum(hunk_tokens(h) for h in self.context)
+            overhead
+            + self.fixed
+            + sum(h.tokens for h in self.hunks)
+            + sum(b.tokens for b in self.blocks)
+            + sum(hunk_tokens(h) for h in self.context)
         )
 
 
-def _context_budget(tier: Tier, limits: Limits, budget: int) -> int:
-    wanted = {
-        Tier.DEEP: limits.deep_context_tokens,
-        Tier.LOGIC: limits.logic_context_tokens,
-        Tier.FAST: 0,
-    }[tier]
-    return min(wanted, budget // 2)
-
-
-def _split(d: HunkDecision, budget: int) -> tuple[list[TaskHunk], str | None]:
-    tokens = hunk_tokens(d.hunk)
+def _split(
+    d: HunkDecision, budget: int, builder: ContextBuilder
+) -> tuple[list[TaskHunk], str | None]:
+    site = builder.site(d.hunk)
+    tokens = hunk_tokens(d.hunk) + _site_tokens(site)
     if tokens <= budget:
-        return [TaskHunk(d, d.hunk, None, tokens)], None
+        return [TaskHunk(d, d.hunk, None, tokens, site)], None
     groups: list[list[Line]] = [[]]
     size = 0.0
     # what hunk_tokens() will charge each part, less the rounding up it adds at the end
-    limit = budget - (_utf8_len(d.hunk.path) + _utf8_len(d.hunk.header) + 2) / BYTES_PER_TOKEN - 1
+    limit = (
+        budget
+        - _site_tokens(site)
+        - (_utf8_len(d.hunk.path) + _utf8_len(d.hunk.header) + 2) / BYTES_PER_TOKEN
+        - 1
+    )
     for line in d.hunk.lines:
         cost = _line_tokens(line)
         if cost > limit:
@@ -249,22 +347,50 @@ def _split(d: HunkDecision, budget: int) -> tuple[list[TaskHunk], str | None]:
         )
         old_cursor += old_n
         new_cursor += new_n
-        parts.append(TaskHunk(d, part, (n, len(groups)), hunk_tokens(part)))
+        parts.append(
+            TaskHunk(d, part, (n, len(groups)), hunk_tokens(part) + _site_tokens(site), site)
+        )
     return parts, None
 
 
-def _batches(items: Sequence[TaskHunk], budget: int, *, per_file: bool) -> Iterable[list[TaskHunk]]:
+def _site_tokens(site: Site) -> int:
+    return estimate(site.describe()) + 2
+
+
+def _batches(
+    frame: _Frame, items: Sequence[TaskHunk], budget: int, builder: ContextBuilder
+) -> Iterable[tuple[list[TaskHunk], list[ContextBlock], list[str]]]:
+    """Hunks into tasks, each with the code around it: a hunk's context counts once per task
+    (two hunks of one function share it). Fast and logic tasks hold one file; deep bundles
+    across files. When a hunk's context does not fit beside it, the least important blocks go
+    first (callers, callees, imports, ... the definition last), and the task says so."""
+    per_file = frame.tier is not Tier.DEEP
     batch: list[TaskHunk] = []
+    blocks: dict[tuple[str, str, str], ContextBlock] = {}
+    cut: list[str] = []
     size = 0
     for item in items:
+        wanted = builder.blocks(frame.tier.value, item.decision.hunk)
+        new = [b for b in wanted if b.key not in blocks]
+        cost = item.tokens + sum(b.tokens for b in new)
         new_file = per_file and batch and batch[-1].hunk.path != item.hunk.path
-        if batch and (new_file or size + item.tokens > budget):
-            yield batch
-            batch, size = [], 0
+        if batch and (new_file or size + cost > budget):
+            yield batch, list(blocks.values()), cut
+            batch, blocks, cut, size = [], {}, [], 0
+            new = list(wanted)
+            cost = item.tokens + sum(b.tokens for b in new)
+        while new and size + cost > budget:
+            gone = new.pop()
+            cost -= gone.tokens
+            cut.append(f"{gone.path}: {gone.label} left out (over the task's input budget)")
+        for b in new:
+            blocks[b.key] = b
+            if b.cut:
+                cut.append(f"{b.path}: {b.cut}")
         batch.append(item)
-        size += item.tokens
+        size += cost
     if batch:
-        yield batch
+        yield batch, list(blocks.values()), cut
 
 
 @dataclass(frozen=True)
@@ -331,8 +457,11 @@ def _apply_alias_budgets(
         cap = limits.max_tokens_per_alias.get(draft.alias)
         used = spent.get(draft.alias, 0)
         cost = draft.tokens(limits.prompt_overhead_tokens)
-        if cap is not None and used + cost > cap and draft.context:
-            draft.context, draft.context_truncated = [], True
+        if cap is not None and used + cost > cap and (draft.context or draft.blocks):
+            # the PR budget gives way on context before it drops a hunk
+            if draft.blocks:
+                draft.cut.append("code context left out: the alias's PR budget is nearly spent")
+            draft.context, draft.blocks, draft.context_truncated = [], [], True
             cost = draft.tokens(limits.prompt_overhead_tokens)
         if cap is not None and used + cost > cap:
             for th in draft.hunks:
@@ -360,6 +489,10 @@ def _apply_alias_budgets(
                 context=tuple(draft.context),
                 context_truncated=draft.context_truncated,
                 est_input_tokens=draft.tokens(limits.prompt_overhead_tokens),
+                blocks=tuple(draft.blocks),
+                pr_text=draft.pr_text,
+                fixed_tokens=draft.fixed,
+                cut=tuple(dict.fromkeys(draft.cut)),
             )
         )
     return tuple(tasks)

@@ -227,7 +227,14 @@ async def _escalate(
         return [], []
     flagged = list(wanted.values())
     cap = cfg.escalation.max_hunks
-    packing = pack_escalated([d for d, _, _ in flagged[:cap]], plan.classification, cfg, plan.tasks)
+    packing = pack_escalated(
+        [d for d, _, _ in flagged[:cap]],
+        plan.classification,
+        cfg,
+        plan.tasks,
+        index=plan.index,
+        pr=plan.pr or options.pr,
+    )
     new = list(
         await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in packing.tasks))
     )

@@ -12,11 +12,13 @@ from typing import Any
 
 from depthgate import __version__
 from depthgate.core.classify import SKIP, Classification, Classifier, HunkDecision, Reason
+from depthgate.core.context import ContextBlock
 from depthgate.core.diff import Diff, FileDiff, Hunk, file_to_dict
 from depthgate.core.languages import detect
 from depthgate.core.pack import Packing, Task, pack
+from depthgate.core.prompting import PullRequestText
 from depthgate.core.routes import LoadedConfig, Tier
-from depthgate.core.source import DIFF_ONLY, Sources
+from depthgate.core.source import DIFF_ONLY, SourceMode, Sources
 from depthgate.core.syntax import CodeIndex
 from depthgate.core.wording import plural
 
@@ -27,8 +29,13 @@ class Plan:
     classification: Classification
     packing: Packing
     config: LoadedConfig
-    # The PR's code, parsed once: the classifier's, and the packer's for context.
-    index: CodeIndex = field(default_factory=CodeIndex)
+    # the PR's code, parsed once: the classifier's and the packer's (design §9)
+    index: CodeIndex = field(default_factory=CodeIndex, compare=False)
+    pr: PullRequestText | None = None
+
+    @property
+    def sources(self) -> Sources:
+        return self.index.sources
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -50,17 +57,20 @@ def build_plan(
     reviewed: Collection[str] = (),
     reviewed_at: str = "",
     sources: Sources = DIFF_ONLY,
+    pr: PullRequestText | None = None,
 ) -> Plan:
     """``reviewed``: :func:`hunk_key` of hunks an earlier run already reviewed. They are
     classified as usual (and still give the other hunks their context), then skipped as
-    ``unchanged`` instead of being sent again. ``sources``: the changed files' content, where
-    the surface found it (parsed lazily, once, into ``Plan.index``)."""
+    ``unchanged`` instead of being sent again. ``sources``: the changed files' content, as a
+    surface found it (diff only without). ``pr``: the PR's title and description, which logic
+    and deep tasks carry and the budgets count."""
     classifier = classifier or Classifier(loaded.config.classify)
     index = CodeIndex(sources)
     classification = classifier.classify(diff, index=index)
     if reviewed:
         classification = _skip_reviewed(classification, frozenset(reviewed), reviewed_at)
-    return Plan(diff, classification, pack(classification, loaded.config), loaded, index)
+    packing = pack(classification, loaded.config, index=index, pr=pr)
+    return Plan(diff, classification, packing, loaded, index, pr)
 
 
 def hunk_key(hunk: Hunk) -> str:
@@ -154,11 +164,16 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                     "part": list(th.part) if th.part else None,
                     "est_tokens": th.tokens,
                     "reasons": [_reason(r) for r in th.decision.reasons],
+                    "language": th.site.language.value if th.site else None,
+                    "enclosing": th.site.definition if th.site else None,
                 }
                 for th in t.hunks
             ],
             "context": [{"path": h.path, "header": h.header} for h in t.context],
+            "context_code": [_block(b) for b in t.blocks],
+            "context_cut": list(t.cut),
             "context_truncated": t.context_truncated,
+            "fixed_tokens": t.fixed_tokens,
             "est_input_tokens": t.est_input_tokens,
         }
         for t in plan.tasks
@@ -168,6 +183,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "depthgate": __version__,
         "config": {"source": plan.config.source, "sha256": plan.config.sha256},
         "warnings": list(plan.diff.warnings),
+        "sources": _sources(plan),
         "files": files,
         "tasks": tasks,
         "skipped": _skipped(plan),
@@ -175,6 +191,43 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         # hunks a cheaper alias may still send to the deep alias at review time
         "escalation": plan.config.config.escalation.model_dump(),
     }
+
+
+def _block(b: ContextBlock) -> dict[str, Any]:
+    return {
+        "path": b.path,
+        "side": b.side,
+        "kind": b.kind,
+        "label": b.label,
+        "lines": [b.lines[0][0], b.lines[-1][0]] if b.lines else None,
+        "line_count": len(b.lines),
+        "est_tokens": b.tokens,
+        "cut": b.cut,
+    }
+
+
+def _sources(plan: Plan) -> dict[str, Any]:
+    src = plan.sources
+    return {
+        "mode": src.mode.value,
+        "files": len([f for f in src.files.values() if not f.missing]),
+        "diff_only": [
+            {"path": f.path, "reason": f.missing} for f in src.files.values() if f.missing
+        ],
+        "notes": list(src.notes),
+    }
+
+
+def source_line(plan: Plan) -> str:
+    """``source: repo (3 files; diff only: a.py -- file over 1 MB)``, as the text plan shows it."""
+    data = _sources(plan)
+    mode = "diff only" if data["mode"] == SourceMode.DIFF.value else data["mode"]
+    parts = [f"{data['files']} files"] if data["mode"] != SourceMode.DIFF.value else []
+    if data["diff_only"]:
+        shown = ", ".join(f"{d['path']} -- {d['reason']}" for d in data["diff_only"][:10])
+        more = len(data["diff_only"]) - 10
+        parts.append(f"diff only: {shown}" + (f" and {more} more" if more > 0 else ""))
+    return f"source: {mode}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _skipped(plan: Plan) -> list[dict[str, Any]]:
@@ -252,6 +305,7 @@ def render_text(plan: Plan, *, verbose: bool = False) -> str:
         alias = cfg.config.tiers.alias(tier)
         out.append(f"{tier.value:<8} {totals['by_tier'][tier.value]:>6}  {alias}")
     out.append(f"{'skipped':<8} {totals['by_tier']['skipped']:>6}")
+    out += ["", source_line(plan)]
     out += ["", f"{'alias':<20} {'tasks':>6} {'hunks':>6} {'est. input tokens':>18} {'budget':>10}"]
     for alias, row in totals["by_alias"].items():
         cap = cfg.config.limits.max_tokens_per_alias.get(alias)
@@ -294,7 +348,23 @@ def _task_lines(t: Task) -> list[str]:
         paths = ", ".join(dict.fromkeys(h.path for h in t.context))
         cut = ", truncated to the context budget" if t.context_truncated else ""
         lines.append(f"      context: {plural(len(t.context), 'other hunk')} ({paths}{cut})")
+    lines.extend(_code_context(t))
     return lines
+
+
+def _code_context(t: Task) -> list[str]:
+    """Where each hunk sits, what every task sends anyway, and the code shown around it."""
+    out = [f"      {th.hunk.path}: {th.site.describe()}" for th in t.hunks if th.site is not None]
+    pr = ", PR title and description" if t.pr_text else ""
+    out.append(f"      fixed: ~{t.fixed_tokens:,} tokens (instructions, schema{pr})")
+    for b in t.blocks:
+        side = ", old side" if b.side == "old" else ""
+        out.append(
+            f"      code {b.kind}: {b.path}: {b.label} -- {plural(len(b.lines), 'line')}{side}, "
+            f"~{b.tokens:,} tokens"
+        )
+    out.extend(f"      cut: {c}" for c in t.cut)
+    return out
 
 
 def _verbose_file(f: FileDiff, decisions: dict[int, HunkDecision]) -> list[str]:

@@ -188,6 +188,7 @@ class PullRequestInfo:
     state: str
     title: str
     body: str
+    base_sha: str = ""  # the base branch's commit: where the old side of each file is read
 
 
 @dataclass(frozen=True)

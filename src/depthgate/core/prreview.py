@@ -45,6 +45,7 @@ from depthgate.core.ports import (
 from depthgate.core.publish import ReviewPayload, review_payload
 from depthgate.core.routes import LoadedConfig
 from depthgate.core.sanitize import SanitizePolicy
+from depthgate.core.source import DIFF_ONLY, Sources
 from depthgate.core.summary import (
     SummaryState,
     earlier_findings,
@@ -82,6 +83,9 @@ class PrReviewOptions:
     # /depthgate review --full: every hunk again, as if no earlier run had reviewed any
     # (fingerprints still keep what is already on the PR from being posted twice)
     full: bool = False
+    # The source port (design §9): the changed files' content for this PR and diff (the Action:
+    # checkout, else GitHub; the App: GitHub). None: the diff only.
+    sources: Callable[[PullRequestInfo, Diff], Sources] | None = None
 
 
 @dataclass
@@ -160,7 +164,16 @@ async def _review(
         if state and not options.full
         else frozenset()
     )
-    plan = build_plan(diff, loaded, reviewed=earlier, reviewed_at=state.head_sha if state else "")
+    sources = options.sources(info, diff) if options.sources is not None else DIFF_ONLY
+    run.notes.extend(sources.notes)
+    plan = build_plan(
+        diff,
+        loaded,
+        reviewed=earlier,
+        reviewed_at=state.head_sha if state else "",
+        sources=sources,
+        pr=PullRequestText(info.title, info.body),
+    )
     run.plan = plan
     run.reused = sum(1 for d in plan.classification.decisions if d.skip == UNCHANGED)
     if not plan.tasks and state is not None:

@@ -292,9 +292,23 @@ class Limits(_Strict):
     max_hunks: PositiveInt = 500
     max_tokens_per_alias: dict[str, PositiveInt] = Field(default_factory=dict)
     max_comments: PositiveInt = 30
-    prompt_overhead_tokens: int = Field(default=800, ge=0)
+    # a margin for the estimate's error (the instructions themselves are counted apart)
+    prompt_overhead_tokens: int = Field(default=200, ge=0)
+    # other hunks of the same file a logic task carries, after its enclosing definition
     logic_context_tokens: int = Field(default=3000, ge=0)
-    deep_context_tokens: int = Field(default=4000, ge=0)
+    # an absolute cap on a deep task's context, on top of deep_context_share; None: the share only
+    deep_context_tokens: int | None = Field(default=None, ge=0)
+    # the share of the deep alias's own input budget a deep task may fill with the rest of the PR
+    # diff (after its code context): 0.05 keeps the deep alias at 59% of "everything deep"
+    # diff-only on bench/routing_eval.py (0.25 made it 73%)
+    deep_context_share: float = Field(default=0.05, ge=0, le=0.9)
+    # a definition longer than this is shown as its signature plus a window around the hunk
+    max_definition_lines: int = Field(default=150, ge=10)
+    # the PR description is cut to this many estimated tokens, and sent to logic and deep only
+    pr_body_tokens: int = Field(default=2000, ge=0)
+    # source files read for context (design §9): a file or a PR over these falls back to the diff
+    source_max_file_bytes: PositiveInt = 1 << 20
+    source_max_pr_bytes: PositiveInt = 8 << 20
 
 
 class Escalation(_Strict):

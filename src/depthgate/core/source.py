@@ -16,6 +16,11 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
+
+from depthgate.core.diff import FileDiff, LineKind
+
+Side = Literal["old", "new"]
 
 
 class SourceMode(StrEnum):
@@ -93,3 +98,87 @@ def describe_size(n: int) -> str:
     if n >= 1 << 10:
         return f"{round(n / 1024)} KB"
     return f"{n} bytes"
+
+
+def blob_matches(expected: str | None, content: bytes) -> bool:
+    """True when ``content`` is the blob ``expected`` names; an abbreviated id (a diff's
+    ``index`` line) matches by prefix. No expected id: nothing to check against, so False."""
+    if not expected:
+        return False
+    return git_blob_id(content).startswith(expected.lower())
+
+
+def agrees_with_diff(f: FileDiff, side: Side, text: str) -> bool:
+    """Every line the diff shows of ``side`` is that line of ``text``: the check for content
+    that has no blob id to compare (an old side read at the base branch, not the merge base)."""
+    lines = text.split("\n")
+    skip = LineKind.ADDED if side == "old" else LineKind.DELETED
+    for hunk in f.hunks:
+        for ln in hunk.lines:
+            number = ln.old_no if side == "old" else ln.new_no
+            if ln.kind is skip or number is None:
+                continue
+            if number > len(lines) or lines[number - 1].rstrip("\r") != ln.text.rstrip("\r"):
+                return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCaps:
+    """How much source a run reads: per file and per PR, in bytes (``limits.source_max_*``)."""
+
+    file_bytes: int = 1 << 20
+    pr_bytes: int = 8 << 20
+
+
+class SourceBuilder:
+    """Collects what a surface found, side by side, under the caps, into :class:`Sources`.
+
+    A side that could not be used makes the whole file diff-only (half a file's context is worse
+    than none: the old and new definitions would not line up), with the first reason given.
+    """
+
+    def __init__(self, mode: SourceMode, caps: SourceCaps) -> None:
+        self.mode = mode
+        self.caps = caps
+        self._sides: dict[str, dict[Side, str | None]] = {}
+        self._missing: dict[str, str] = {}
+        self._notes: list[str] = []
+        self._used = 0
+
+    @property
+    def failed(self) -> frozenset[str]:
+        return frozenset(self._missing)
+
+    def add(self, path: str, side: Side, text: str | None) -> None:
+        """One side's content; ``None`` for a side that does not exist (added/deleted file)."""
+        if path in self._missing:
+            return
+        if text is not None:
+            size = len(text.encode("utf-8", "surrogateescape"))
+            if size > self.caps.file_bytes:
+                self.fail(path, f"file over {describe_size(self.caps.file_bytes)}")
+                return
+            if self._used + size > self.caps.pr_bytes:
+                self.fail(path, f"the PR's source is over {describe_size(self.caps.pr_bytes)}")
+                return
+            self._used += size
+        self._sides.setdefault(path, {})[side] = text
+
+    def fail(self, path: str, reason: str, *, warn: bool = False) -> None:
+        """``path`` is reviewed from the diff alone; ``warn``: also a warning for the run."""
+        self._missing.setdefault(path, reason)
+        self._sides.pop(path, None)
+        if warn:
+            self._notes.append(f"{path}: {reason}; reviewed from the diff alone")
+
+    def note(self, text: str) -> None:
+        self._notes.append(text)
+
+    def build(self) -> Sources:
+        files: dict[str, FileSource] = {}
+        for path, sides in self._sides.items():
+            files[path] = FileSource(path, sides.get("old"), sides.get("new"))
+        for path, reason in self._missing.items():
+            files[path] = FileSource(path, None, None, missing=reason)
+        return Sources(self.mode, files, tuple(self._notes))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from depthgate.core.markdown import Escape
 from depthgate.core.pipeline import FINGERPRINT_MARK, ReviewOutcome
 from depthgate.core.sanitize import SanitizePolicy
+from depthgate.core.source import SourceMode, Sources
 from depthgate.core.wording import plural
 
 MARKER = "depthgate:summary"
@@ -168,6 +169,26 @@ def fingerprints_in(bodies: Iterable[str]) -> frozenset[str]:
     return frozenset(m.group("fp") for body in bodies for m in _FP.finditer(body))
 
 
+CONTEXT_FILES_SHOWN = 10
+
+
+def context_lines(sources: Sources, policy: SanitizePolicy) -> list[str]:
+    """Where the code around the hunks came from, and which files had the diff alone."""
+    if sources.mode is SourceMode.DIFF:
+        return ["", "**Context:** diff only (no source files were read)"]
+    missing = [f for f in sources.files.values() if f.missing]
+    line = f"**Context:** source from {sources.mode.value}"
+    if not missing:
+        return ["", line]
+    md = Escape.of(policy.secrets)  # a path is the PR's text: a code span it cannot leave
+    shown = "; ".join(
+        f"{md.code(f.path)} (context: diff only -- {md.text(f.missing or '')})"
+        for f in missing[:CONTEXT_FILES_SHOWN]
+    )
+    more = len(missing) - CONTEXT_FILES_SHOWN
+    return ["", f"{line}; {shown}" + (f" and {more} more" if more > 0 else "")]
+
+
 def render_summary(
     outcome: ReviewOutcome,
     state: SummaryState,
@@ -212,6 +233,7 @@ def render_summary(
             f"{u.input_tokens:,} | "
             f"{u.output_tokens:,} | {u.latency_ms / 1000:.1f} s | {cost} |"
         )
+    lines += context_lines(outcome.plan.sources, policy)
     files = outcome.plan.classification.skipped_files
     if files:
         shown = ", ".join(

@@ -272,7 +272,7 @@ class HttpGateway:
                 "json_schema": {"name": "review", "strict": True, "schema": response_schema},
             }
             if self.settings.profile is Profile.OPENROUTER:
-                # some providers drop response_format silently unless required (facts/gateways.md)
+                # some providers drop response_format unless required (docs/platform.md)
                 body["provider"] = {"require_parameters": True}
         elif response_schema is not None and route.response_format == "json_object":
             body["response_format"] = {"type": "json_object"}

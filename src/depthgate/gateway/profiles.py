@@ -1,5 +1,5 @@
 """Gateway profiles: where each gateway puts the resolved model, how it shows a fallback, and how
-its errors map to depthgate's error classes (facts/gateways.md).
+its errors map to depthgate's error classes (docs/platform.md, gateways).
 
 Real gateways disagree: LiteLLM answers 400 both to an unknown alias and (without a database) to
 a wrong key, and tells them apart only by ``error.type``; CometAPI answers 503 to an unknown

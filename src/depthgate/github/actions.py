@@ -35,7 +35,7 @@ SECRET_ENV = (
     "DEPTHGATE_PRIVATE_KEY",
 )
 REVIEWED_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
-SUMMARY_LIMIT = 1024 * 1024  # bytes per step (facts/github.md)
+SUMMARY_LIMIT = 1024 * 1024  # bytes per step (docs/platform.md, GitHub)
 
 
 class _Read(BaseModel):

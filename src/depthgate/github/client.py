@@ -7,7 +7,7 @@ start and end of its check run). PyGithub does the HTTP, pagination and the spac
 (``seconds_between_writes``, 1 s by default: at most 60 content-creating requests a minute,
 under GitHub's 80). Its own urllib3 retry is turned off;
 this module retries instead, so that every wait is GitHub's own number (``Retry-After``, or the
-primary limit's reset time, else 60 s and doubling, per facts/github.md), is capped, and is
+primary limit's reset time, else 60 s and doubling, per docs/platform.md), is capped, and is
 switched off in tests by ``stamina.set_testing``:
 
 * reads retry rate limits, 5xx and connection errors;
@@ -148,6 +148,7 @@ class PullRequestClient:
                 state=str(raw.get("state", "open")),
                 title=str(raw.get("title") or ""),
                 body=str(raw.get("body") or ""),
+                base_sha=str((raw.get("base") or {}).get("sha") or ""),
             )
 
         return self._read("read the pull request", get)
