@@ -106,6 +106,27 @@ class SyntaxTree:
         """Every definition of the file, sorted by start line, outer before inner."""
         return _definitions(self._compiled, self._tree.root_node)
 
+    @property
+    def root(self) -> ts.Node:
+        """The tree's root node, for the readers of definitions (core/signatures.py)."""
+        return self._tree.root_node
+
+    @property
+    def comment_types(self) -> frozenset[str]:
+        return self._compiled.grammar.comments
+
+    @cached_property
+    def definition_nodes(self) -> tuple[tuple[str, str, ts.Node], ...]:
+        """(kind, name, node) of every definition the grammar's query finds, in source order:
+        the nodes :attr:`definitions` is made of."""
+        return tuple(
+            (kind, name, node)
+            for kind, name, node in sorted(
+                _definition_matches(self._compiled, self._tree.root_node).values(),
+                key=lambda t: t[2].start_byte,
+            )
+        )
+
     @cached_property
     def imports(self) -> tuple[tuple[int, int], ...]:
         """(first, last) line of each import statement at the top level (or one level down, as
@@ -612,7 +633,9 @@ def _parser(key: str) -> ts.Parser:
     return ts.Parser(_compiled(key).language)
 
 
-def _definitions(compiled: _Compiled, root: ts.Node) -> tuple[Definition, ...]:
+def _definition_matches(
+    compiled: _Compiled, root: ts.Node
+) -> dict[tuple[int, int], tuple[str, str, ts.Node]]:
     found: dict[tuple[int, int], tuple[str, str, ts.Node]] = {}
     for _, caps in ts.QueryCursor(compiled.definitions).matches(root):
         for kind in ("function", "method", "class"):
@@ -623,6 +646,11 @@ def _definitions(compiled: _Compiled, root: ts.Node) -> tuple[Definition, ...]:
             node = nodes[0]
             name = (names[0].text or b"").decode("utf-8", "replace")[:200]
             found.setdefault((node.start_byte, node.end_byte), (kind, name, node))
+    return found
+
+
+def _definitions(compiled: _Compiled, root: ts.Node) -> tuple[Definition, ...]:
+    found = _definition_matches(compiled, root)
     spans: list[tuple[int, int, str, str, int]] = []
     for kind, name, node in found.values():
         outer = node.parent if node.parent and node.parent.type == "decorated_definition" else node
@@ -846,3 +874,8 @@ class CodeIndex:
             return None
         start = hunk.new_start if side == "new" else hunk.old_start
         return Located(tree, start - 1, False)
+
+
+def header_end(node: ts.Node) -> int:
+    """The 1-based last line of a definition node's signature (see :func:`_header_end`)."""
+    return _header_end(node)
