@@ -247,6 +247,11 @@ _GUARD_BODY = re.compile(
 _EARLY_EXIT = re.compile(r"^[ \t]*(?:return|continue|break)\b", re.MULTILINE)
 _CHECK_SHAPES = frozenset({"check_call", "guard", "rejects_input"})
 
+# The shape of a signature change read from the tree (no expression matches it).
+_DEFAULT_CHANGED = _PatternMatcher(
+    "default_changed", re.compile(r"(?!)"), (), frozenset(), "changed"
+)
+
 # reStructuredText markup: a line of documentation (a docstring's), not of code
 _PROSE = re.compile(r"``|^\s*(?::param\b|:returns?:|:raises?\b|\.\. )")
 
@@ -305,6 +310,12 @@ class Classifier:
         changes = self._changes(self._definitions(live, defs), defs)
         cross = self._cross_file(live, code_views, changes) if self.config.cross_file else {}
         signatures = self._signature_changes(changes)
+        # a parameter's default changed (or dropped), in any function: a security shape when
+        # the code has a role (``scripting=False`` -> ``True`` in an HTML parser)
+        defaults: dict[int, list[Line]] = {}
+        for d, change in changes:
+            if change.startswith("default of") or change.endswith("made required"):
+                defaults.setdefault(id(d.hunk), []).append(d.line)
 
         by_hunk: dict[int, HunkDecision] = {}
         for f, lang in live:
@@ -330,6 +341,7 @@ class Classifier:
                     matchers=matchers,
                     extra=extra,
                     shapes=shapes,
+                    defaults=defaults.get(id(hunk), []),
                     facts=facts,
                     code=code,
                     finder=finder,
@@ -437,6 +449,7 @@ class Classifier:
         matchers: list[_PatternMatcher],
         extra: list[Reason],
         shapes: list[_PatternMatcher],
+        defaults: list[Line],
         facts: _FileFacts,
         code: HunkCode | None,
         finder: SinkFinder,
@@ -455,13 +468,21 @@ class Classifier:
             reach = reaches(hunk, lang, code, finder)
             if reach is not None:
                 reasons.append(Reason(f"deep.sink.{reach.hit.kind}", "deep", reach.detail()))
-        if shapes or (
-            self.roles
-            and syn.is_code
-            and not syn.is_docs
-            and _EARLY_EXIT.search(code_view.text)  # an early exit may skip a check in the context
+        if (
+            shapes
+            or (defaults and self.roles)
+            or (
+                self.roles
+                and syn.is_code
+                and not syn.is_docs
+                and _EARLY_EXIT.search(code_view.text)  # an early exit may skip a check
+            )
         ):
-            reasons.extend(self._security_reasons(facts, hunk, code_view, syn, shapes, code=code))
+            reasons.extend(
+                self._security_reasons(
+                    facts, hunk, code_view, syn, shapes, code=code, defaults=defaults
+                )
+            )
         reasons.extend(extra)
         reasons.extend(self._shape_reasons(changed, syn, code))
         tier = Tier(max((r.tier for r in reasons), key=_RANK.__getitem__))
@@ -485,6 +506,7 @@ class Classifier:
         shapes: list[_PatternMatcher],
         *,
         code: HunkCode | None,
+        defaults: Sequence[Line] = (),
     ) -> list[Reason]:
         """``deep.security.<role>`` when the change has a shape and the code has a role.
 
@@ -511,10 +533,11 @@ class Classifier:
         hits = list(_pattern_hits(_Changed(lines, "\n".join(ln.text for ln in lines)), shapes))
         if not hits:
             hits = self._exit_before_check(hunk, self.shapes)
+        hits += [(_DEFAULT_CHANGED, ln) for ln in defaults]
         if not hits:
             return []
         f = facts.file
-        roles = self._roles(f, hunk, view, facts.imports)
+        roles = self._roles(f, hunk, view, facts.imports, _headers(hunk, code))
         if not roles:
             return []
         shape, line = hits[0]
@@ -558,14 +581,14 @@ class Classifier:
         return []
 
     def _roles(
-        self, f: FileDiff, hunk: Hunk, view: _Changed, imports: str
+        self, f: FileDiff, hunk: Hunk, view: _Changed, imports: str, header: str
     ) -> list[tuple[str, str]]:
         """Every role of the hunk's code with its evidence, the most direct evidence first: the
         role's path globs, the function header, the changed lines, the file's path, the file's
         imports, then the hunk's context lines (config order among equals)."""
         context = [ln for ln in hunk.lines if ln.kind is LineKind.CONTEXT]
         texts: list[tuple[str, list[Line] | None, str]] = [
-            ("in the function header", None, hunk.section),
+            ("in the function header", None, header),
             ("", view.lines, view.text),
             ("in the path", None, f.path),
             ("in the imports", None, imports),
@@ -873,6 +896,30 @@ def _keyword_automaton(keywords: Iterable[str]) -> ahocorasick.Automaton | None:
         automaton.add_word(word, word)
     automaton.make_automaton()
     return automaton
+
+
+def _headers(hunk: Hunk, code: HunkCode | None) -> str:
+    """The signatures of the definitions the change sits in, innermost first, on each side:
+    what the code is for, by its own names. From the whole file's tree where there is one; else
+    git's hunk header (its guess of the enclosing function, the nearest line above that looks
+    like one, which is all a fragment offers). Code at the top level has none."""
+    if code is None or not code.located:
+        return hunk.section
+    parts: list[str] = []
+    sides: tuple[tuple[Side, LineKind], ...] = (("new", LineKind.ADDED), ("old", LineKind.DELETED))
+    for side, kind in sides:
+        loc = code.located.get(side)
+        if loc is None:
+            continue
+        if not loc.whole:
+            return hunk.section
+        first = next((ln for ln in code.code if ln.kind is kind), None)
+        if first is None:
+            continue
+        for d in loc.enclosing(_file_line(first)):
+            last = min(d.header_end, d.start + 4)
+            parts.extend(loc.tree.line_text(n) for n in range(d.start, last + 1))
+    return "\n".join(dict.fromkeys(p.strip() for p in parts))
 
 
 def _moved_away(sections: set[str] | None, hunk: Hunk) -> bool:

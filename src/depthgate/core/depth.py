@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from depthgate.core.diff import Hunk, Line, LineKind
 from depthgate.core.languages import Language
 from depthgate.core.routes import SinkRule
-from depthgate.core.syntax import CodeIndex, Definition, Located, Side, SyntaxTree
+from depthgate.core.syntax import Call, CodeIndex, Definition, Located, Side, SyntaxTree
 
 # Names that say nothing about data: every method has them.
 _STOP_WORDS = (
@@ -329,6 +329,28 @@ class SinkFinder:
     def __init__(self, catalogue: SinkCatalogue) -> None:
         self.catalogue = catalogue
         self._cache: dict[tuple[int, int, int], tuple[SinkHit, ...]] = {}
+        self._compiled: dict[int, frozenset[str]] = {}
+
+    def compiled_regexes(self, tree: SyntaxTree, language: Language) -> frozenset[str]:
+        """The names the file binds to a compiled regular expression: the result of a call the
+        catalogue's regex rules name as a compiler (``re.compile``, ``regex.compile``) or of a
+        wrapper named for one (``_lazy_re_compile``). A method of such a name applied to a
+        string (``WORDS_RE.search(text)``) applies the regex: it is a regex sink too."""
+        key = id(tree)
+        if key not in self._compiled:
+            names: set[str] = set()
+            rules = [r for r in self.catalogue.for_language(language) if r.kind == "regex"]
+            if rules:
+                for call in tree.calls_in(1, tree.line_count):
+                    text = _normal(call.text)
+                    named = call.name == "compile" and any(
+                        r.matches_call(call.name, text) for r in rules
+                    )
+                    compiler = named or call.name.endswith("re_compile")
+                    if compiler:
+                        names.update(tree.bindings(call.line))
+            self._compiled[key] = frozenset(names)
+        return self._compiled[key]
 
     def sinks(self, loc: Located, scope: Scope, language: Language) -> tuple[SinkHit, ...]:
         key = (id(loc.tree), scope.start - loc.offset, scope.end - loc.offset)
@@ -341,8 +363,15 @@ class SinkFinder:
         if not rules:
             return
         tree, off = loc.tree, loc.offset
+        regex_rule = next((r for r in rules if r.kind == "regex"), None)
+        compiled = self.compiled_regexes(tree, language) if regex_rule is not None else frozenset()
         for call in tree.calls_in(start, end):
             candidates = self.catalogue.for_callee(language, call.name)
+            if regex_rule is not None and call.name in _REGEX_METHODS and compiled:
+                receiver = _normal(call.text).rsplit(".", 1)[0].removeprefix("self.")
+                if receiver in compiled:
+                    yield _call_hit(regex_rule, tree, call, off)
+                    continue
             text = _normal(call.text) if candidates else ""
             for rule in candidates:
                 if rule.matches_call(call.name, text):
@@ -388,6 +417,20 @@ class SinkFinder:
                 )
 
 
+# Methods of a compiled regular expression that apply it to a string.
+_REGEX_METHODS = frozenset(
+    {"search", "match", "fullmatch", "finditer", "findall", "sub", "subn", "split", "scanner"}
+)
+
+
+def _call_hit(rule: _CompiledSink, tree: SyntaxTree, call: Call, off: int) -> SinkHit:
+    last = min(max(call.end, call.line), call.line + _SINK_SPAN_CAP)
+    names = _names(tree, call.line, last) - set(re.findall(r"[\w$]+", call.text))
+    return SinkHit(
+        rule.kind, rule.name, call.line + off, last + off, f"calls {call.text}", frozenset(names)
+    )
+
+
 def _pattern_hit_of(
     rule: _CompiledSink, tree: SyntaxTree, n: int, off: int, m: re.Match[str]
 ) -> SinkHit:
@@ -408,10 +451,61 @@ def _names(tree: SyntaxTree, start: int, end: int) -> set[str]:
     return out - _STOP
 
 
+class _Sides:
+    """What each side of a hunk's changed lines holds, for comparing one side with the other:
+    the literals written (strings, regular expressions) and the names bound with their values."""
+
+    def __init__(self, code: HunkCode) -> None:
+        self.code = code
+        self._literals: dict[Side, frozenset[str]] = {}
+        self._bindings: dict[Side, frozenset[tuple[str, str]]] = {}
+
+    def _lines(self, side: Side) -> list[int]:
+        kind = LineKind.ADDED if side == "new" else LineKind.DELETED
+        loc = self.code.located.get(side)
+        if loc is None:
+            return []
+        lines = [*self.code.code, *self.code.quiet]
+        return [_file_line(ln) - loc.offset for ln in lines if ln.kind is kind]
+
+    def literals(self, side: Side) -> frozenset[str]:
+        if side not in self._literals:
+            loc = self.code.located.get(side)
+            found: set[str] = set()
+            if loc is not None:
+                for n in self._lines(side):
+                    found |= loc.tree.literals(n)
+            self._literals[side] = frozenset(found)
+        return self._literals[side]
+
+    def bindings(self, side: Side) -> frozenset[tuple[str, str]]:
+        if side not in self._bindings:
+            loc = self.code.located.get(side)
+            found: set[tuple[str, str]] = set()
+            if loc is not None:
+                for n in self._lines(side):
+                    found |= set(loc.tree.bindings(n).items())
+            self._bindings[side] = frozenset(found)
+        return self._bindings[side]
+
+
+def _other(side: Side) -> Side:
+    return "old" if side == "new" else "new"
+
+
 def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) -> SinkReach | None:
     """The first sink the change reaches (see the module's docstring), or None. The new side
-    is asked first: what the change makes of the code."""
+    is asked first: what the change makes of the code.
+
+    Regular expressions are data until they are applied: a changed line that holds a regex
+    sink reaches it only when a literal on the line (the pattern) is not on the other side of
+    the hunk as well -- an edit elsewhere on the line leaves the pattern as it was -- and a
+    branch around a regex decides nothing about what it matches (a guard that exits before it,
+    refusing input, still does). A name reaches a sink only when the value bound to it differs
+    from the other side's: ``var x;`` next to ``var x, y;`` writes nothing, a parameter kept as
+    it was carries the same data."""
     ordered = sorted(code.code, key=lambda ln: ln.kind is not LineKind.ADDED)
+    sides = _Sides(code)
     for ln in ordered:
         side: Side = "new" if ln.kind is LineKind.ADDED else "old"
         loc = code.located[side]
@@ -423,18 +517,29 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
         tree_line = n - loc.offset
         for hit in hits:
             if hit.line <= n <= hit.end:
+                if hit.kind == "regex":
+                    written = loc.tree.literals(tree_line)
+                    if written and written <= sides.literals(_other(side)):
+                        continue  # the pattern is the same on both sides
                 return SinkReach(hit, scope, ln, "sink changed")
         if code.strings_only:
             continue  # a string changed outside the sink's own line reaches it through no name
         flows = loc.tree.flow(tree_line)
+        bound = sides.bindings(_other(side))
+        data = {
+            name
+            for name, value in loc.tree.bindings(tree_line).items()
+            if (name, value) not in bound and name not in _STOP
+        }
         for hit in hits:
-            if n > hit.end:
-                continue
+            if hit.line <= n:
+                continue  # the sink's own lines were asked above; one before it is not reached
             for f in flows:
                 inside = f.start + loc.offset <= hit.line <= f.end + loc.offset
-                if (f.kind != "exit" and inside) or (f.exits and not inside):
+                around = f.kind != "exit" and inside and hit.kind != "regex"
+                if around or (f.exits and not inside):
                     return SinkReach(hit, scope, ln, "guard changed")
-            shared = (loc.tree.assigned(tree_line) - _STOP) & hit.names
+            shared = data & hit.names
             if shared:
                 return SinkReach(hit, scope, ln, f"data {sorted(shared)[0]!r} changed")
     return None

@@ -251,6 +251,60 @@ class SyntaxTree:
                 stack.extend(t.children)
         return frozenset(out)
 
+    def literals(self, line: int) -> frozenset[str]:
+        """The string and regular-expression literals that start on a line, as written."""
+        kinds = self._compiled.grammar.strings | _REGEX_LITERALS
+        return frozenset(
+            (n.text or b"")[:400].decode("utf-8", "replace")
+            for n in self._row_nodes(line - 1)
+            if n.type in kinds
+        )
+
+    def bindings(self, line: int) -> dict[str, str]:
+        """The names a line writes, each with what it writes: the assigned value's code (the
+        iterable of a loop variable, a parameter's whole declaration with its default). A
+        declaration without a value (``var x;``, ``x: int``) writes nothing, so it is not here;
+        comparing two lines' bindings tells a name whose data changed from one only re-declared
+        or re-formatted next to a change."""
+        out: dict[str, str] = {}
+        for n in self._row_nodes(line - 1):
+            if not n.is_named:
+                continue
+            if n.type in _PARAMETER_LISTS:
+                for param in n.named_children:
+                    if param.type in self._compiled.grammar.comments:
+                        continue
+                    value = _squashed(param)
+                    name_node = (
+                        param.child_by_field_name("name")
+                        or param.child_by_field_name("pattern")
+                        or param.child_by_field_name("left")
+                        or param
+                    )
+                    for name in _leaf_names(name_node):
+                        out.setdefault(name, value)
+                continue
+            if not (n.type in _BINDERS or "assignment" in n.type or n.type.endswith("declarator")):
+                continue
+            target = (
+                n.child_by_field_name("left")
+                or n.child_by_field_name("name")
+                or n.child_by_field_name("pattern")
+                or n.child_by_field_name("target")
+            )
+            if target is None:
+                continue
+            value_node = n.child_by_field_name("right") or n.child_by_field_name("value")
+            if value_node is None:
+                if "declarator" in n.type or n.type in ("assignment", "variable_declaration"):
+                    continue  # declared, nothing written
+                value = _squashed(n)
+            else:
+                value = _squashed(value_node)
+            for name in _leaf_names(target):
+                out.setdefault(name, value)
+        return out
+
     def flow(self, line: int) -> tuple[Flow, ...]:
         """The control-flow constructs that start on a line (see :class:`Flow`)."""
         out = []
@@ -776,6 +830,24 @@ _PARAMETER_LISTS = frozenset(
 _EXIT_CALLS = frozenset({b"raise", b"fail", b"abort", b"exit", b"return", b"die"})
 _EXIT_CALL_NODES = frozenset({"identifier", "word"})
 _LOGICAL = frozenset({"&&", "||", "??", "and", "or", "not", "!"})
+
+
+_REGEX_LITERALS = frozenset({"regex"})  # JavaScript's /.../ (other grammars name theirs alike)
+
+
+def _squashed(node: ts.Node) -> str:
+    return "".join((node.text or b"")[:400].decode("utf-8", "replace").split())
+
+
+def _leaf_names(node: ts.Node) -> list[str]:
+    out = []
+    stack = [node]
+    while stack:
+        t = stack.pop()
+        if t.child_count == 0 and _is_name(t.type):
+            out.append((t.text or b"").decode("utf-8", "replace"))
+        stack.extend(t.children)
+    return out
 
 
 def _is_name(node_type: str) -> bool:
