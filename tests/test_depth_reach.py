@@ -164,3 +164,48 @@ def test_a_camel_case_security_predicate_is_a_check(classifier: Classifier) -> N
     assert any(r.rule.startswith("deep.security.") for r in d.reasons), d.reasons
     reason = next(r for r in d.reasons if r.rule.startswith("deep.security."))
     assert reason.detail.startswith("check_call:"), reason
+
+
+PATTERN = """import re
+
+__version__ = "1.0"
+NAME_PATTERN = r"^[a-z]+$"
+
+
+def check(name):
+    return re.match(NAME_PATTERN, name)
+"""
+
+
+def test_a_module_level_pattern_reaches_the_regex_that_reads_it(classifier: Classifier) -> None:
+    new = PATTERN.replace('r"^[a-z]+$"', 'r"^[a-z]+[a-z0-9_]*$"')
+    d = decide(classifier, "app/names.py", PATTERN, new)
+    reason = next(r for r in d.reasons if r.rule == "deep.sink.regex")
+    assert "module-level 'NAME_PATTERN' changed" in reason.detail
+    # the control: a constant no sink reads is a string edit
+    bump = decide(classifier, "app/names.py", PATTERN, PATTERN.replace('"1.0"', '"1.1"'))
+    assert bump.tier is Tier.FAST
+
+
+COMPILER = """function lookup(name) {
+  return ["container.lookup", '(depths, "', name, '")'];
+}
+
+function fail(name) {
+  throw new Error('Unknown option "' + name + '"');
+}
+"""
+
+
+def test_code_built_as_text_from_data_is_a_codegen_sink(classifier: Classifier) -> None:
+    new = COMPILER.replace(
+        """["container.lookup", '(depths, "', name, '")']""",
+        """["container.lookup", '(depths, ', JSON.stringify(name), ')']""",
+    )
+    d = decide(classifier, "lib/compiler.js", COMPILER, new)
+    assert "deep.sink.codegen" in rules(d)
+    # the control: a message that quotes a value is no generated code
+    message = COMPILER.replace("Unknown option", "Unknown setting")
+    assert "deep.sink.codegen" not in rules(
+        decide(classifier, "lib/compiler.js", COMPILER, message)
+    )

@@ -67,6 +67,8 @@ class Scope:
             return f"top-level statement ({lines})"
         if self.kind == "hunk":
             return f"the hunk's lines ({lines})"
+        if self.kind == "module":
+            return f"module ({lines})"
         return f"{self.kind} {self.name} ({lines})"
 
     def to_dict(self) -> dict[str, object]:
@@ -512,8 +514,6 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
         n = _file_line(ln)
         scope = scope_of(loc, n, side, hunk)
         hits = finder.sinks(loc, scope, language)
-        if not hits:
-            continue
         tree_line = n - loc.offset
         for hit in hits:
             if hit.line <= n <= hit.end:
@@ -522,15 +522,22 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
                     if written and written <= sides.literals(_other(side)):
                         continue  # the pattern is the same on both sides
                 return SinkReach(hit, scope, ln, "sink changed")
-        if code.strings_only:
-            continue  # a string changed outside the sink's own line reaches it through no name
-        flows = loc.tree.flow(tree_line)
         bound = sides.bindings(_other(side))
         data = {
             name
             for name, value in loc.tree.bindings(tree_line).items()
             if (name, value) not in bound and name not in _STOP
         }
+        if code.strings_only:
+            # A string changed outside a sink's own line reaches it through no guard and no
+            # local: only as a module-level constant a sink elsewhere reads
+            # (``PATTERN = r"..."`` ... ``re.match(PATTERN, s)``).
+            if data and loc.whole and scope.kind == "statement":
+                reach = _module_level(loc, side, scope, ln, data, language, finder)
+                if reach is not None:
+                    return reach
+            continue
+        flows = loc.tree.flow(tree_line)
         for hit in hits:
             if hit.line <= n:
                 continue  # the sink's own lines were asked above; one before it is not reached
@@ -542,4 +549,30 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
             shared = data & hit.names
             if shared:
                 return SinkReach(hit, scope, ln, f"data {sorted(shared)[0]!r} changed")
+        if data and loc.whole and scope.kind == "statement":
+            reach = _module_level(loc, side, scope, ln, data, language, finder)
+            if reach is not None:
+                return reach
+    return None
+
+
+def _module_level(  # noqa: PLR0917 - the reach's parts, from reaches() alone
+    loc: Located,
+    side: Side,
+    scope: Scope,
+    ln: Line,
+    data: set[str],
+    language: Language,
+    finder: SinkFinder,
+) -> SinkReach | None:
+    """A module-level name whose value changed reaches the sinks that read it anywhere in the
+    file (a pattern constant compiled in a function, a limit checked in a handler)."""
+    tree = loc.tree
+    module = Scope(side, "module", "module", 1 + loc.offset, tree.line_count + loc.offset, True)
+    for hit in finder.sinks(loc, module, language):
+        if scope.start <= hit.line <= scope.end:
+            continue  # the statement's own sinks were asked already
+        shared = data & hit.names
+        if shared:
+            return SinkReach(hit, module, ln, f"module-level {sorted(shared)[0]!r} changed")
     return None

@@ -836,7 +836,8 @@ _REGEX_LITERALS = frozenset({"regex"})  # JavaScript's /.../ (other grammars nam
 
 
 def _squashed(node: ts.Node) -> str:
-    return "".join((node.text or b"")[:400].decode("utf-8", "replace").split())
+    # quote style is no data: 'x' and "x" bind the same value
+    return "".join((node.text or b"")[:400].decode("utf-8", "replace").split()).replace("'", '"')
 
 
 def _leaf_names(node: ts.Node) -> list[str]:
