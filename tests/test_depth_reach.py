@@ -209,3 +209,24 @@ def test_code_built_as_text_from_data_is_a_codegen_sink(classifier: Classifier) 
     assert "deep.sink.codegen" not in rules(
         decide(classifier, "lib/compiler.js", COMPILER, message)
     )
+
+
+def test_a_limit_named_once_is_no_role_of_its_own(classifier: Classifier) -> None:
+    """A shape and a role read off the same token say one thing: a new MAX_* constant is a
+    size limit (the shape), and by that same name only, "limits" code (the role)."""
+    old = "MAX_LENGTH = 256\nRELEASES = ['major', 'minor']\n"
+    new = "MAX_LENGTH = 256\nMAX_BUILD_LENGTH = MAX_LENGTH - 6\nRELEASES = ['major', 'minor']\n"
+    d = decide(classifier, "lib/constants.py", old, new)
+    assert not any(r.startswith("deep.security.") for r in rules(d)), d.reasons
+    # the control: a limit enforced where the code parses a request is deep
+    handler = "def parse_request(body):\n    return decode(body)\n"
+    limited = (
+        "def parse_request(body):\n"
+        "    if len(body) > MAX_BODY:\n"
+        "        raise ValueError('request body too large')\n"
+        "    return decode(body)\n"
+    )
+    assert any(
+        r.startswith("deep.security.")
+        for r in rules(decide(classifier, "app/parse.py", handler, limited))
+    )

@@ -537,9 +537,20 @@ class Classifier:
         if not hits:
             return []
         f = facts.file
-        roles = self._roles(f, hunk, view, facts.imports, _headers(hunk, code))
-        if not roles:
+        header = _headers(hunk, code)
+        # The role must be evidence apart from the shape: a token the shape's own expression
+        # matches (MAX_SAFE_LENGTH: a size limit, and "limits" code) says the same thing twice.
+        # The first shape whose role stands on other evidence decides.
+        chosen: int | None = None
+        roles: list[tuple[str, str]] = []
+        for at, (matcher, _line) in enumerate(hits):
+            roles = self._roles(f, hunk, view, facts.imports, header, matcher.regex)
+            if roles:
+                chosen = at
+                break
+        if chosen is None:
             return []
+        hits = [hits[chosen], *hits[:chosen], *hits[chosen + 1 :]]
         shape, line = hits[0]
         role, evidence = roles[0]
         more = [m.name for m, _ in hits[1:]] + [r for r, _ in roles[1:]]
@@ -580,12 +591,19 @@ class Classifier:
                     return [(m, ln)]
         return []
 
-    def _roles(
-        self, f: FileDiff, hunk: Hunk, view: _Changed, imports: str, header: str
+    def _roles(  # noqa: PLR0917 - the hunk's texts, each from its own source
+        self,
+        f: FileDiff,
+        hunk: Hunk,
+        view: _Changed,
+        imports: str,
+        header: str,
+        shape: re.Pattern[str] | None = None,
     ) -> list[tuple[str, str]]:
         """Every role of the hunk's code with its evidence, the most direct evidence first: the
         role's path globs, the function header, the changed lines, the file's path, the file's
-        imports, then the hunk's context lines (config order among equals)."""
+        imports, then the hunk's context lines (config order among equals). A token that
+        ``shape`` matches by itself is no evidence of a role."""
         context = [ln for ln in hunk.lines if ln.kind is LineKind.CONTEXT]
         texts: list[tuple[str, list[Line] | None, str]] = [
             ("in the function header", None, header),
@@ -607,7 +625,14 @@ class Classifier:
             if role.regex is None or (role.keywords and present.isdisjoint(role.keywords)):
                 continue
             for rank, (source, lines, text) in enumerate(texts):
-                m = role.regex.search(text)
+                m = next(
+                    (
+                        m
+                        for m in role.regex.finditer(text)
+                        if shape is None or not shape.search(m.group(0))
+                    ),
+                    None,
+                )
                 if m is not None:
                     where = source
                     if lines is not None:
