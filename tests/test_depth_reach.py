@@ -230,3 +230,14 @@ def test_a_limit_named_once_is_no_role_of_its_own(classifier: Classifier) -> Non
         r.startswith("deep.security.")
         for r in rules(decide(classifier, "app/parse.py", handler, limited))
     )
+
+
+def test_a_class_name_in_a_repr_is_display_data(classifier: Classifier) -> None:
+    old = 'class Part:\n    def __repr__(self):\n        return "<%s>" % self.__class__.__name__\n'
+    new = old.replace('"<%s>"', '"<%s part>"').replace("% self", "% (self")
+    new = new.replace("__name__\n", "__name__,)\n")
+    d = decide(classifier, "lib/parts.py", old, new)
+    assert "deep.sink.object_keys" not in rules(d)
+    # the control: walking from an object to its class's bases is what class pollution does
+    walk = old.replace("self.__class__.__name__", "self.__class__.__mro__[-1]")
+    assert "deep.sink.object_keys" in rules(decide(classifier, "lib/parts.py", old, walk))
