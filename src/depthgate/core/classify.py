@@ -766,19 +766,15 @@ class Classifier:
                     if not changed:
                         continue
                     loc = defs.located(hunk, side, lang)
-                    if loc is None:
+                    if loc is None or not _may_touch_a_signature(loc, changed):
                         continue
-                    headers = defs.headers(loc)
-                    seen: set[int] = set()
-                    for n in sorted(changed):
-                        for sig in headers.get(n - loc.offset, ()):
-                            if id(sig) not in seen:
-                                seen.add(id(sig))
-                                found.append(
-                                    _Definition(
-                                        sig, f.path, hunk, changed[n], side, lang, loc.offset
-                                    )
-                                )
+                    lines = frozenset(n - loc.offset for n in changed)
+                    for sig in signatures(loc.tree, lines):
+                        first = min(
+                            n for n in lines if sig.line <= n <= max(sig.header_end, sig.line)
+                        )
+                        line = changed[first + loc.offset]
+                        found.append(_Definition(sig, f.path, hunk, line, side, lang, loc.offset))
         return found
 
     @staticmethod
@@ -959,8 +955,8 @@ class _FileDefinitions:
         self.index = index
         self.hunks = {f.path: f.hunks for f, _ in live}
         self._sigs: dict[int, tuple[Signature, ...]] = {}
-        self._headers: dict[int, dict[int, list[Signature]]] = {}
         self._bound: dict[str, frozenset[str]] = {}
+        self._named: dict[tuple[str, Side], dict[str, list[tuple[Signature, int]]]] = {}
 
     def located(self, hunk: Hunk, side: Side, language: Language) -> Located | None:
         return self.index.locate(hunk, side, language)
@@ -970,17 +966,6 @@ class _FileDefinitions:
         if key not in self._sigs:
             self._sigs[key] = signatures(loc.tree)
         return self._sigs[key]
-
-    def headers(self, loc: Located) -> dict[int, list[Signature]]:
-        """Tree line -> the signatures whose header holds the line."""
-        key = id(loc.tree)
-        if key not in self._headers:
-            out: dict[int, list[Signature]] = {}
-            for sig in self.signatures(loc):
-                for n in range(sig.line, min(sig.header_end, sig.line + 40) + 1):
-                    out.setdefault(n, []).append(sig)
-            self._headers[key] = out
-        return self._headers[key]
 
     def _trees(self, path: str, first: Hunk, side: Side, language: Language) -> list[Located]:
         """The trees of a file's side: the whole file, else each hunk's fragment, ``first``'s
@@ -1000,12 +985,18 @@ class _FileDefinitions:
         """The other side's definitions of ``d``'s name and kind: in the same class where there
         is one, else anywhere in the file."""
         other: Side = "new" if d.side == "old" else "old"
-        named = [
-            s
-            for loc in self._trees(d.path, d.hunk, other, d.language)
-            for s in self.signatures(loc)
-            if s.name == d.name and s.kind == d.kind
-        ]
+        key = (d.path, other)
+        if key not in self._named:
+            by_name: dict[str, list[tuple[Signature, int]]] = {}
+            for loc in self._trees(d.path, d.hunk, other, d.language):
+                for s in self.signatures(loc):
+                    by_name.setdefault(s.name, []).append((s, id(loc.tree)))
+            self._named[key] = by_name
+        mine = self.located(d.hunk, other, d.language)
+        here = id(mine.tree) if mine is not None else 0
+        found = [(s, t) for s, t in self._named[key].get(d.name, ()) if s.kind == d.kind]
+        # the same hunk's definitions first (a fragment's), then the rest of the file's
+        named = [s for s, t in sorted(found, key=lambda st: st[1] != here)]
         same_class = [s for s in named if s.parent == d.sig.parent]
         return same_class or named
 
@@ -1016,6 +1007,18 @@ class _FileDefinitions:
             trees = self._trees(path, hunks[0], "new", language) if hunks else []
             self._bound[path] = frozenset().union(*(bound_names(t.tree) for t in trees))
         return self._bound[path]
+
+
+def _may_touch_a_signature(loc: Located, lines: Iterable[int]) -> bool:
+    """Whether one of these file lines is in a definition's signature or at the top level (a
+    constant's): most changed lines are in a body, and their file needs no signature read."""
+    for n in lines:
+        inner = loc.enclosing(n)
+        if not inner:
+            return True
+        if any(d.start <= n - loc.offset <= d.header_end for d in inner):
+            return True
+    return False
 
 
 def _file_line(ln: Line) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from depthgate.core.diff import Hunk, Line, LineKind
 from depthgate.core.languages import Language
 from depthgate.core.routes import SinkRule
+from depthgate.core.signatures import Signature, constants_at
 from depthgate.core.syntax import Call, CodeIndex, Definition, Located, Side, SyntaxTree
 
 # Names that say nothing about data: every method has them.
@@ -332,6 +333,14 @@ class SinkFinder:
         self.catalogue = catalogue
         self._cache: dict[tuple[int, int, int], tuple[SinkHit, ...]] = {}
         self._compiled: dict[int, frozenset[str]] = {}
+        self._constants: dict[tuple[int, int], tuple[Signature, ...]] = {}
+
+    def constants(self, tree: SyntaxTree, line: int) -> tuple[Signature, ...]:
+        """The module-level constants of the statement holding ``line`` (found once)."""
+        key = (id(tree), line)
+        if key not in self._constants:
+            self._constants[key] = constants_at(tree, line)
+        return self._constants[key]
 
     def compiled_regexes(self, tree: SyntaxTree, language: Language) -> frozenset[str]:
         """The names the file binds to a compiled regular expression: the result of a call the
@@ -342,7 +351,7 @@ class SinkFinder:
         if key not in self._compiled:
             names: set[str] = set()
             rules = [r for r in self.catalogue.for_language(language) if r.kind == "regex"]
-            if rules:
+            if rules and tree.contains("compile"):
                 for call in tree.calls_in(1, tree.line_count):
                     text = _normal(call.text)
                     named = call.name == "compile" and any(
@@ -366,12 +375,11 @@ class SinkFinder:
             return
         tree, off = loc.tree, loc.offset
         regex_rule = next((r for r in rules if r.kind == "regex"), None)
-        compiled = self.compiled_regexes(tree, language) if regex_rule is not None else frozenset()
         for call in tree.calls_in(start, end):
             candidates = self.catalogue.for_callee(language, call.name)
-            if regex_rule is not None and call.name in _REGEX_METHODS and compiled:
+            if regex_rule is not None and call.name in _REGEX_METHODS and "." in call.text:
                 receiver = _normal(call.text).rsplit(".", 1)[0].removeprefix("self.")
-                if receiver in compiled:
+                if receiver in self.compiled_regexes(tree, language):
                     yield _call_hit(regex_rule, tree, call, off)
                     continue
             text = _normal(call.text) if candidates else ""
@@ -505,7 +513,8 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
     branch around a regex decides nothing about what it matches (a guard that exits before it,
     refusing input, still does). A name reaches a sink only when the value bound to it differs
     from the other side's: ``var x;`` next to ``var x, y;`` writes nothing, a parameter kept as
-    it was carries the same data."""
+    it was carries the same data. A module-level constant whose value changed (string-only
+    edits included) reaches the sinks that read it anywhere in the file."""
     ordered = sorted(code.code, key=lambda ln: ln.kind is not LineKind.ADDED)
     sides = _Sides(code)
     for ln in ordered:
@@ -515,6 +524,15 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
         scope = scope_of(loc, n, side, hunk)
         hits = finder.sinks(loc, scope, language)
         tree_line = n - loc.offset
+        constant = (
+            _changed_constant(loc, scope, tree_line, code, side, finder) if loc.whole else None
+        )
+        if constant is not None:
+            reach = _module_level(loc, side, hunk, scope, ln, constant, language, finder)
+            if reach is not None:
+                return reach
+        if not hits:
+            continue
         for hit in hits:
             if hit.line <= n <= hit.end:
                 if hit.kind == "regex":
@@ -522,21 +540,14 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
                     if written and written <= sides.literals(_other(side)):
                         continue  # the pattern is the same on both sides
                 return SinkReach(hit, scope, ln, "sink changed")
+        if code.strings_only:
+            continue  # a string changed outside a sink's line reaches it through no local
         bound = sides.bindings(_other(side))
         data = {
             name
             for name, value in loc.tree.bindings(tree_line).items()
             if (name, value) not in bound and name not in _STOP
         }
-        if code.strings_only:
-            # A string changed outside a sink's own line reaches it through no guard and no
-            # local: only as a module-level constant a sink elsewhere reads
-            # (``PATTERN = r"..."`` ... ``re.match(PATTERN, s)``).
-            if data and loc.whole and scope.kind == "statement":
-                reach = _module_level(loc, side, scope, ln, data, language, finder)
-                if reach is not None:
-                    return reach
-            continue
         flows = loc.tree.flow(tree_line)
         for hit in hits:
             if hit.line <= n:
@@ -549,30 +560,49 @@ def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) 
             shared = data & hit.names
             if shared:
                 return SinkReach(hit, scope, ln, f"data {sorted(shared)[0]!r} changed")
-        if data and loc.whole and scope.kind == "statement":
-            reach = _module_level(loc, side, scope, ln, data, language, finder)
-            if reach is not None:
-                return reach
     return None
+
+
+def _changed_constant(  # noqa: PLR0917 - the line and where it is, from reaches() alone
+    loc: Located, scope: Scope, tree_line: int, code: HunkCode, side: Side, finder: SinkFinder
+) -> str | None:
+    """The module-level constant (core/signatures.py's rule) whose statement holds the line,
+    when its code differs from the other side's constant of that name."""
+    if scope.kind != "statement":
+        return None
+    mine = finder.constants(loc.tree, tree_line)
+    if not mine:
+        return None
+    other = code.located.get(_other(side))
+    if other is None or not other.whole:
+        return mine[0].name
+    # the other side's statement of the same name: the hunk's own counterpart line first
+    theirs = other.tree.lines_naming(mine[0].name)
+    for line in theirs:
+        for t in finder.constants(other.tree, line):
+            if t.name == mine[0].name and t.text == mine[0].text:
+                return None
+    return mine[0].name
 
 
 def _module_level(  # noqa: PLR0917 - the reach's parts, from reaches() alone
     loc: Located,
     side: Side,
+    hunk: Hunk,
     scope: Scope,
     ln: Line,
-    data: set[str],
+    name: str,
     language: Language,
     finder: SinkFinder,
 ) -> SinkReach | None:
-    """A module-level name whose value changed reaches the sinks that read it anywhere in the
-    file (a pattern constant compiled in a function, a limit checked in a handler)."""
-    tree = loc.tree
-    module = Scope(side, "module", "module", 1 + loc.offset, tree.line_count + loc.offset, True)
-    for hit in finder.sinks(loc, module, language):
-        if scope.start <= hit.line <= scope.end:
+    """A module-level constant whose value changed reaches the sinks that read it anywhere in
+    the file (a pattern constant compiled in a function, a limit checked in a handler)."""
+    for line in loc.tree.lines_naming(name):
+        n = line + loc.offset
+        if scope.start <= n <= scope.end:
             continue  # the statement's own sinks were asked already
-        shared = data & hit.names
-        if shared:
-            return SinkReach(hit, module, ln, f"module-level {sorted(shared)[0]!r} changed")
+        user = scope_of(loc, n, side, hunk)
+        for hit in finder.sinks(loc, user, language):
+            if hit.line <= n <= hit.end and name in hit.names:
+                return SinkReach(hit, user, ln, f"module-level {name!r} changed")
     return None

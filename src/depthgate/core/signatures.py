@@ -86,8 +86,9 @@ class Signature:
         return f"{self.kind}:{self.name}({params})"
 
 
-def signatures(tree: SyntaxTree) -> tuple[Signature, ...]:
-    """Every definition of the tree with its signature, in source order."""
+def signatures(tree: SyntaxTree, lines: frozenset[int] | None = None) -> tuple[Signature, ...]:
+    """Every definition of the tree with its signature, in source order; with ``lines``, only
+    those whose signature (or constant's statement) holds one of these tree lines."""
     out: list[Signature] = []
     classes: list[tuple[int, int, str]] = []  # (start byte, end byte, name)
     functions: list[tuple[int, int]] = []
@@ -100,15 +101,30 @@ def signatures(tree: SyntaxTree) -> tuple[Signature, ...]:
         )
         nested = any(a < node.start_byte and node.end_byte <= b for a, b in functions)
         if kind == "class":
-            out.append(_signature("class", name, node, tree, parent, nested, None, ""))
+            if lines is None or _holds(node, lines):
+                out.append(_signature("class", name, node, tree, parent, nested, None, ""))
             continue
         functions.append((node.start_byte, node.end_byte))
+        if lines is not None and not _holds(node, lines):
+            continue
         plist = _parameter_list(node)
         params = None if plist is None or plist.has_error else _params(plist, tree)
         out.append(_signature("function", name, node, tree, parent, nested, params, _returns(node)))
-    out.extend(_constants(tree))
+    out.extend(_constants(tree, lines))
     out.sort(key=lambda s: s.line)
     return tuple(out)
+
+
+def constants_at(tree: SyntaxTree, line: int) -> tuple[Signature, ...]:
+    """The module-level constants the top-level statement holding ``line`` defines."""
+    return tuple(_constants(tree, frozenset({line})))
+
+
+def _holds(node: ts.Node, lines: frozenset[int]) -> bool:
+    """Whether the definition's signature holds one of ``lines``."""
+    first = node.start_point.row + 1
+    last = max(first, min(header_end(node), node.end_point.row + 1))
+    return any(first <= n <= last for n in lines)
 
 
 def bound_names(tree: SyntaxTree) -> frozenset[str]:
@@ -397,13 +413,24 @@ def _assigned_name(node: ts.Node) -> str:
     return ""
 
 
-def _constants(tree: SyntaxTree) -> list[Signature]:
+def _constants(tree: SyntaxTree, lines: frozenset[int] | None = None) -> list[Signature]:
     """Module-level constants: Python's ``UPPER_CASE = ...``, JavaScript's and TypeScript's
     top-level ``const`` / ``let`` / ``var`` with a value that is not a function, Go's ``const``
-    and ``var``."""
+    and ``var``; with ``lines``, only in the statements that hold one of them."""
     lang = tree.language
     out: list[Signature] = []
-    for top in tree.root.children:
+    if lang not in (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT, Language.GO):
+        return out
+    if lines is None:
+        tops: Iterable[ts.Node] = tree.root.children
+    else:
+        found = {}
+        for line in lines:
+            node = tree.top_level_node(line)
+            if node is not None:
+                found[node.start_byte] = node
+        tops = [found[k] for k in sorted(found)]
+    for top in tops:
         stack = [top]
         while stack:
             n = stack.pop()
@@ -423,20 +450,13 @@ def _constants(tree: SyntaxTree) -> list[Signature]:
                 value is None or value.type in ("arrow_function", "function_expression", "class")
             ):
                 continue
-            if lang not in (
-                Language.PYTHON,
-                Language.JAVASCRIPT,
-                Language.TYPESCRIPT,
-                Language.GO,
-            ):
-                continue
             line = n.start_point.row + 1
             public = (
                 _exported(n)
                 if lang in (Language.JAVASCRIPT, Language.TYPESCRIPT)
                 else name[:1].isupper()
             )
-            text = _header_code(n, tree.comment_types)
+            text = _squash(_text(n))[:2000]  # a constant's statement: its name and value
             out.append(Signature("constant", name, line, line, None, "", public, text))
     return out
 

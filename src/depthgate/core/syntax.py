@@ -19,6 +19,7 @@ values out. Line numbers are 1-based, as in diffs.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -104,7 +105,37 @@ class SyntaxTree:
     @cached_property
     def definitions(self) -> tuple[Definition, ...]:
         """Every definition of the file, sorted by start line, outer before inner."""
-        return _definitions(self._compiled, self._tree.root_node)
+        return _definitions(self._matches)
+
+    def contains(self, text: str) -> bool:
+        """Whether the source holds ``text`` anywhere (a cheap test before a query)."""
+        return text.encode("utf-8", "surrogateescape") in self._data
+
+    @cached_property
+    def _word_lines(self) -> dict[str, tuple[int, ...]]:
+        out: dict[str, list[int]] = {}
+        for n, text in enumerate(self._lines, 1):
+            for word in set(_WORD.findall(text)):
+                out.setdefault(word, []).append(n)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def lines_naming(self, name: str) -> tuple[int, ...]:
+        """The lines whose text holds ``name`` as a whole word (code or not: the caller asks
+        the tree about each)."""
+        return self._word_lines.get(name, ())
+
+    def top_level_node(self, line: int) -> ts.Node | None:
+        """The top-level statement (a child of the root) that holds ``line``, or None."""
+        if not 1 <= line <= len(self._lines):
+            return None
+        root = self._tree.root_node
+        width = len(self._lines[line - 1].encode("utf-8", "surrogateescape"))
+        n: ts.Node | None = root.descendant_for_point_range((line - 1, 0), (line - 1, width))
+        while n is not None and n.parent is not None and n.parent.parent is not None:
+            n = n.parent
+        if n is None or n.parent is None:
+            return None
+        return n
 
     @property
     def root(self) -> ts.Node:
@@ -121,11 +152,12 @@ class SyntaxTree:
         the nodes :attr:`definitions` is made of."""
         return tuple(
             (kind, name, node)
-            for kind, name, node in sorted(
-                _definition_matches(self._compiled, self._tree.root_node).values(),
-                key=lambda t: t[2].start_byte,
-            )
+            for kind, name, node in sorted(self._matches.values(), key=lambda t: t[2].start_byte)
         )
+
+    @cached_property
+    def _matches(self) -> dict[tuple[int, int], tuple[str, str, ts.Node]]:
+        return _definition_matches(self._compiled, self._tree.root_node)
 
     @cached_property
     def imports(self) -> tuple[tuple[int, int], ...]:
@@ -703,8 +735,9 @@ def _definition_matches(
     return found
 
 
-def _definitions(compiled: _Compiled, root: ts.Node) -> tuple[Definition, ...]:
-    found = _definition_matches(compiled, root)
+def _definitions(
+    found: dict[tuple[int, int], tuple[str, str, ts.Node]],
+) -> tuple[Definition, ...]:
     spans: list[tuple[int, int, str, str, int]] = []
     for kind, name, node in found.values():
         outer = node.parent if node.parent and node.parent.type == "decorated_definition" else node
@@ -832,6 +865,7 @@ _EXIT_CALL_NODES = frozenset({"identifier", "word"})
 _LOGICAL = frozenset({"&&", "||", "??", "and", "or", "not", "!"})
 
 
+_WORD = re.compile(r"[A-Za-z_$][\w$]*")
 _REGEX_LITERALS = frozenset({"regex"})  # JavaScript's /.../ (other grammars name theirs alike)
 
 
