@@ -205,3 +205,14 @@ def test_a_definition_mentioned_in_a_docstring_changes_no_signature(
     reasons = classify_with_source(default_config, OLD, NEW_DOC)
     signature_rules = ("deep.public_signature", "deep.public_api_removed")
     assert not any(r.startswith(signature_rules) for r in reasons)
+
+
+def test_a_change_below_a_constants_name_touches_no_signature(
+    default_config: LoadedConfig,
+) -> None:
+    """A multi-line constant edited in its value: the constant is still there, unchanged for
+    its users (and the classifier does not stumble over a statement it only partly holds)."""
+    old = "NAMES = [\n    'a',\n    'b',\n]\n"
+    new = "NAMES = [\n    'a',\n    'c',\n]\n"
+    reasons = classify_with_source(default_config, old, new)
+    assert not any(r.startswith(("deep.public_api_removed", "deep.cross_file")) for r in reasons)

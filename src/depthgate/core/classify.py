@@ -770,10 +770,10 @@ class Classifier:
                         continue
                     lines = frozenset(n - loc.offset for n in changed)
                     for sig in signatures(loc.tree, lines):
-                        first = min(
-                            n for n in lines if sig.line <= n <= max(sig.header_end, sig.line)
-                        )
-                        line = changed[first + loc.offset]
+                        held = [n for n in lines if sig.line <= n <= max(sig.header_end, sig.line)]
+                        if not held:
+                            continue  # a constant's statement changed below its name's line
+                        line = changed[min(held) + loc.offset]
                         found.append(_Definition(sig, f.path, hunk, line, side, lang, loc.offset))
         return found
 
