@@ -61,6 +61,8 @@ def build_messages(
     parts: list[str] = []
     if pr_text:
         parts.append(pr_text)
+    if task.guidance_text:
+        parts.append(task.guidance_text)
     parts.append(
         "Hunks under review (R<n> = line n of the new file, L<n> = line n of the old file; "
         "only these lines can carry a finding):\n"

@@ -34,8 +34,10 @@ from dataclasses import dataclass
 from depthgate.core.classify import Classification, HunkDecision
 from depthgate.core.context import ContextBlock, ContextBuilder, Site
 from depthgate.core.diff import Hunk, Line, LineKind
+from depthgate.core.guidance import Guidance, guidance_section, instructions_for
 from depthgate.core.prompting import (
     PullRequestText,
+    cap_text,
     dense_extra,
     estimate,
     fixed_tokens,
@@ -47,6 +49,8 @@ from depthgate.core.syntax import CodeIndex
 BYTES_PER_TOKEN = 2.5
 TOKENS_PER_LINE = 4  # the "R12 +" prefix and the newline
 _PRIORITY = {Tier.DEEP: 0, Tier.LOGIC: 1, Tier.FAST: 2}
+# The team's guidance takes at most this share of an alias's input window: the rest is the code's.
+GUIDANCE_SHARE = 0.25
 
 
 def estimate_tokens(text: str) -> int:
@@ -115,8 +119,10 @@ class Task:
     est_input_tokens: int
     blocks: tuple[ContextBlock, ...] = ()  # the code around the hunks (C lines)
     pr_text: str = ""  # the PR section exactly as sent ("" for fast)
-    fixed_tokens: int = 0  # system prompt, schema, framing and PR text
+    fixed_tokens: int = 0  # system prompt, schema, framing, PR text and team guidance
     cut: tuple[str, ...] = ()  # what was left out of the context, and why
+    guidance_text: str = ""  # the team guidance exactly as sent ("" for fast)
+    guidance: tuple[str, ...] = ()  # where it came from: review.instructions, AGENTS.md, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +145,12 @@ def pack(
     *,
     index: CodeIndex | None = None,
     pr: PullRequestText | None = None,
+    guidelines: Sequence[Guidance] = (),
 ) -> Packing:
     """``index``: the PR's parsed code (the plan's), for the context each tier carries; ``pr``:
-    the PR's title and description, counted where they are sent (logic and deep)."""
+    the PR's title and description, and ``guidelines`` the repository's guideline files with
+    ``review.instructions`` (:mod:`depthgate.core.guidance`), counted where they are sent
+    (logic and deep)."""
     limits = config.limits
     dropped: list[Dropped] = []
     reviewable = [d for d in classification.decisions if d.tier is not None]
@@ -162,10 +171,11 @@ def pack(
     # Context candidates: hunks of files that are not skipped (whole-file skips add only noise).
     context_pool = _Pool.of([d.hunk for d in classification.decisions if d.skip is None])
     builder = _builder(classification, config, index, kept)
+    team = _Team(config, guidelines, [d.hunk.path for d in kept])
 
     drafts: list[_Draft] = []
     for tier in (Tier.DEEP, Tier.LOGIC, Tier.FAST):
-        frame = _Frame.of(tier, config, pr)
+        frame = _Frame.of(tier, config, pr, team)
         items: list[TaskHunk] = []
         for d in (d for d in kept if d.tier is tier):
             parts, problem = _split(d, frame.budget - frame.pool_budget, builder)
@@ -186,11 +196,13 @@ def pack_escalated(
     *,
     index: CodeIndex | None = None,
     pr: PullRequestText | None = None,
+    guidelines: Sequence[Guidance] = (),
 ) -> Packing:
     """Deep tasks for hunks a cheaper alias escalated at review time: packed like planned deep
     work (bundled across files, deep context), ids ``escalated-NNN``, within what the deep
     alias's PR budget has left after the planned tasks."""
-    frame = _Frame.of(Tier.DEEP, config, pr)
+    team = _Team(config, guidelines, [d.hunk.path for d in decisions])
+    frame = _Frame.of(Tier.DEEP, config, pr, team)
     pool = _Pool.of([d.hunk for d in classification.decisions if d.skip is None])
     builder = _builder(classification, config, index, decisions)
     dropped: list[Dropped] = []
@@ -224,6 +236,29 @@ def _builder(
     )
 
 
+class _Team:
+    """The team's guidance for logic and deep tasks: each task shows what applies to its own
+    paths; every task's budget holds room for the most any task of the PR could show."""
+
+    def __init__(self, config: RoutesConfig, files: Sequence[Guidance], paths: Sequence[str]):
+        self.review, self.files = config.review, tuple(files)
+        self.reserve = estimate(guidance_section(self.review, self.files, dict.fromkeys(paths)))
+
+    def text(self, tier: Tier, paths: Iterable[str], cap: int) -> tuple[str, tuple[str, ...]]:
+        """The section a task of ``tier`` reviewing ``paths`` shows (cut to ``cap`` tokens),
+        and its sources."""
+        if tier is Tier.FAST:
+            return "", ()
+        wanted = list(dict.fromkeys(paths))
+        sources = [g.source for g in instructions_for(self.review, wanted)]
+        sources += [g.source for g in self.files]
+        text = guidance_section(self.review, self.files, wanted)
+        if text and estimate(text) > cap:
+            note = "\n[... the team guidance was cut to fit this alias's input window]\n"
+            text = cap_text(text, max(cap - estimate(note), 0))[0] + note
+        return text, tuple(sources)
+
+
 @dataclass(frozen=True)
 class _Frame:
     """One tier's budget: what its alias takes in, less what every task of it sends anyway."""
@@ -232,11 +267,15 @@ class _Frame:
     alias: str
     budget: int  # for hunks and context
     pool_budget: int  # of which: other hunks of the PR
-    fixed: int  # system prompt, schema, framing, PR text
+    fixed: int  # system prompt, schema, framing, PR text (the guidance is each task's own)
     pr_text: str
+    team: _Team
+    guidance_cap: int  # tokens: at most GUIDANCE_SHARE of the alias's window
 
     @classmethod
-    def of(cls, tier: Tier, config: RoutesConfig, pr: PullRequestText | None) -> _Frame:
+    def of(
+        cls, tier: Tier, config: RoutesConfig, pr: PullRequestText | None, team: _Team
+    ) -> _Frame:
         limits = config.limits
         alias = config.tiers.alias(tier)
         window = config.routes[alias].max_input_tokens
@@ -246,7 +285,9 @@ class _Frame:
         )
         pr_text = shown_pr_text(pr, tier=tier.value, body_tokens=limits.pr_body_tokens)
         fixed = fixed_tokens(tier.value, escalate=escalates) + (estimate(pr_text) if pr_text else 0)
-        budget = max(window - limits.prompt_overhead_tokens - fixed, 0)
+        cap = int(window * GUIDANCE_SHARE)
+        reserve = min(team.reserve, cap) if tier is not Tier.FAST else 0
+        budget = max(window - limits.prompt_overhead_tokens - fixed - reserve, 0)
         if tier is Tier.DEEP:
             wanted = int(window * limits.deep_context_share)
             if limits.deep_context_tokens is not None:
@@ -255,7 +296,7 @@ class _Frame:
             wanted = limits.logic_context_tokens
         else:
             wanted = 0
-        return cls(tier, alias, budget, min(wanted, budget // 2), fixed, pr_text)
+        return cls(tier, alias, budget, min(wanted, budget // 2), fixed, pr_text, team, cap)
 
 
 def _drafts(
@@ -268,7 +309,10 @@ def _drafts(
         pool_room = min(frame.pool_budget, frame.budget - used)
         context, truncated = _context(frame.tier, batch, pool, pool_room)
         draft = _Draft(frame.alias, frame.tier, batch, context, truncated, blocks, cut)
-        draft.fixed, draft.pr_text = frame.fixed, frame.pr_text
+        paths = (th.hunk.path for th in batch)
+        guidance, sources = frame.team.text(frame.tier, paths, frame.guidance_cap)
+        draft.pr_text, draft.guidance_text, draft.guidance = frame.pr_text, guidance, sources
+        draft.fixed = frame.fixed + (estimate(guidance) if guidance else 0)
         out.append(draft)
     return out
 
@@ -289,6 +333,8 @@ class _Draft:
     cut: list[str]
     fixed: int = 0
     pr_text: str = ""
+    guidance_text: str = ""
+    guidance: tuple[str, ...] = ()
 
     def tokens(self, overhead: int) -> int:
         return (
@@ -491,6 +537,8 @@ def _apply_alias_budgets(
                 est_input_tokens=draft.tokens(limits.prompt_overhead_tokens),
                 blocks=tuple(draft.blocks),
                 pr_text=draft.pr_text,
+                guidance_text=draft.guidance_text,
+                guidance=draft.guidance,
                 fixed_tokens=draft.fixed,
                 cut=tuple(dict.fromkeys(draft.cut)),
             )

@@ -234,6 +234,7 @@ async def _escalate(
         plan.tasks,
         index=plan.index,
         pr=plan.pr or options.pr,
+        guidelines=plan.config.guidelines,
     )
     new = list(
         await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in packing.tasks))
