@@ -540,6 +540,30 @@ def test_a_skip_label_is_a_notice(action: Action, gh: FakeGitHub) -> None:
     assert gh.writes() == []
 
 
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"title": "WIP: half done"}, "the title matches review.skip.titles (^WIP)"),
+        ({"user": {"login": "deploy-bot"}}, "the author deploy-bot matches review.skip.authors"),
+        ({"labels": [{"name": "hold"}]}, "the pull request has the label hold"),
+    ],
+    ids=["title", "author-glob", "label"],
+)
+def test_the_base_commits_skip_rules_are_each_a_notice(
+    action: Action, gh: FakeGitHub, packaged: Path, changes: dict[str, Any], said: str
+) -> None:
+    rules = "review: {skip: {titles: ['^WIP'], authors: ['*-bot'], labels: [hold]}}\n"
+    gh.add_contents(REPO, "gateway-routes.yaml", rules, ref=BASE)
+    r = action("pull_request", opened_payload(**changes), cwd=packaged, DEPTHGATE_CONFIG=None)
+    assert r.code == 0, r.stdout + r.stderr
+    assert f"::notice title=depthgate::not reviewed: {said}" in r.stdout
+    assert action.up.requests == []
+    assert gh.writes() == []
+    # the same PR without the matching fact is reviewed
+    assert action("pull_request", cwd=packaged, DEPTHGATE_CONFIG=None).code == 0
+    assert gh.reviews(REPO, NUMBER)
+
+
 def test_rerunning_the_job_on_the_same_head_reviews_the_hunks_that_failed(
     action: Action, gh: FakeGitHub, fake: FakeUpstream
 ) -> None:

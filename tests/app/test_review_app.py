@@ -39,6 +39,7 @@ APP_ID = 4242
 REPO, N = "octo/repo", 7
 H1, H2 = "a" * 40, "b" * 40
 KEY = "sk-canary-gateway-key-0123456789abcdef"
+PLAIN_SECRET = "correct horse battery staple"  # noqa: S105 - a canary with no credential shape
 
 
 @dataclass
@@ -75,7 +76,11 @@ def world(
         app = App()
         register(app)
         # as AppSettings.from_env reads them at startup: the handler never reads os.environ
-        env = {"DEPTHGATE_GATEWAY_URL": fake.url, "DEPTHGATE_GATEWAY_KEY": KEY}
+        env = {
+            "DEPTHGATE_GATEWAY_URL": fake.url,
+            "DEPTHGATE_GATEWAY_KEY": KEY,
+            "DEPTHGATE_WEBHOOK_SECRET": PLAIN_SECRET,
+        }
         h = Harness(replace(settings, api_url=gh.url, env=env), app, auth=auth)
         h.config = load_config(str(routes_path))
         try:
@@ -200,6 +205,20 @@ def test_a_job_that_fails_for_good_marks_the_check_run(world: World) -> None:
     (only,) = world.check_runs()  # every attempt used the first one; the failure completed it
     assert (only["status"], only["conclusion"]) == ("completed", "failure")
     assert "gave up after" in only["output"]["summary"]
+
+
+def test_the_gave_up_check_run_redacts_this_servers_secrets_by_value(world: World) -> None:
+    # GitHub's answer quotes a secret of this server (a proxy that echoes what it was sent): the
+    # error holds it, and it has no credential shape for the shape scan to catch
+    body = {"message": f"Server Error near {PLAIN_SECRET}"}
+    world.gh.fail_next("POST", r"/pulls/\d+/reviews$", 502, body=body, times=10)
+    world.harness.deliver(world.payload())
+    world.harness.drain()
+    (only,) = world.check_runs()
+    summary = only["output"]["summary"]
+    assert "gave up after" in summary
+    assert "Server Error near" in summary
+    assert PLAIN_SECRET not in json.dumps(only)
 
 
 def test_a_job_whose_workers_all_died_completes_the_check_run_they_started(

@@ -21,7 +21,7 @@ from depthgate.app.errors import AppAuthError
 from depthgate.app.jobs import COMMAND_EVENT, REPLY_EVENT, RERUN_EVENTS
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
 from depthgate.cli import talk
-from depthgate.cli.flags import Flags
+from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.progress import Progress, progress_line
 from depthgate.cli.run import PrTarget, RunResult, review_pr, run_settings
 from depthgate.core.errors import DepthgateError
@@ -275,6 +275,9 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
     if ctx is None or job is None or job.pr_number is None or not job.head_sha:
         return
     client = _client(ctx, job.repository, job.pr_number)
+    # the error may quote GitHub's or the gateway's answer: this server's secrets are redacted
+    # by value, not only by shape
+    md = Escape.of(secret_values(ctx.config, ctx.settings.env))
     try:
         earlier = client.find_check_run(CHECK_NAME, job.head_sha, app_slug=_app_slug(ctx))
         client.finish_check_run(
@@ -285,8 +288,8 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
             {
                 "title": "Review failed",
                 "summary": f"depthgate gave up after {job.attempt} attempts: "
-                f"{Escape().text(error)}\n\nFix the cause, then redeliver the webhook delivery "
-                f"{Escape().code(job.delivery_id)} (or run `depthgate reconcile`).",
+                f"{md.text(error)}\n\nFix the cause, then redeliver the webhook delivery "
+                f"{md.code(job.delivery_id)} (or run `depthgate reconcile`).",
                 "text": "",
             },
         )
