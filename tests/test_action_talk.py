@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.github import FakeGitHub, serve_github
-from tests.fakes.samples import FILES
+from tests.fakes.samples import FILES, HEAD_TEXT
 from tests.fakes.upstream import Behavior, FakeUpstream, error
 from tests.test_action_e2e import HEAD, NUMBER, PAYLOADS, REPO, Action
 
@@ -182,6 +182,8 @@ def test_a_reply_in_a_depthgate_thread_is_answered_once_through_its_tiers_alias(
 ) -> None:
     root = reviewed(action, gh, tier)
     assert root["user"]["login"] == BOT
+    path = root["path"]
+    gh.add_contents(REPO, path, HEAD_TEXT[path], ref=root["original_commit_id"])
     fake.default = Behavior(content='{"reply": "Because `cmd` comes from the request @all."}')
     human = gh.add_review_reply(REPO, NUMBER, root["id"], "Why is this a problem?", "alice")
     r = action("pull_request_review_comment", reply_event(human))
@@ -193,7 +195,15 @@ def test_a_reply_in_a_depthgate_thread_is_answered_once_through_its_tiers_alias(
     assert "@all" not in answers[0]["body"].replace("`@all`", "")  # no live mention
     (call,) = fake.calls()
     assert call.body["model"] == model  # the alias of the comment's tier (samples.ROUTES)
-    assert "Why is this a problem?" in json.dumps(call.body["messages"])
+    user = call.body["messages"][1]["content"]
+    assert "Why is this a problem?" in user
+    # the code around the hunk, as a task of that tier sees it, read at the comment's commit
+    if tier == "deep":  # the enclosing function whole
+        context = user.split("Code around it (context):\n", 1)[1].split("\nYour comment:")[0]
+        assert "--- app/auth.py: enclosing function run (lines 2-3)\n" in context
+        assert "C2  def run(cmd):\nC3      return os.system(cmd)\n" in context
+    else:  # fast, on a module-level line: a signature would be all, and there is none
+        assert "Code around it" not in user
     # depthgate's own answer arrives as an event too: never answered
     again = action("pull_request_review_comment", reply_event(answers[0]))
     assert again.code == 0

@@ -23,7 +23,7 @@ and nothing is posted when the gateway fails: a reply is a courtesy, not a revie
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -40,16 +40,18 @@ from depthgate.core.commands import (
     parse_command,
     permission_needed,
 )
+from depthgate.core.context import ContextBuilder, render_blocks
 from depthgate.core.diff import parse_github_files
 from depthgate.core.findings import AnswerError
 from depthgate.core.markdown import Escape
 from depthgate.core.plan import build_plan, render_text
-from depthgate.core.ports import GatewayError
+from depthgate.core.ports import GatewayError, GitHubFailure
 from depthgate.core.reply import (
     ReplyRequest,
     ThreadMessage,
     build_reply_messages,
     comment_state,
+    hunk_of,
     is_reply_by_depthgate,
     parse_reply,
     reply_marker,
@@ -58,6 +60,8 @@ from depthgate.core.reply import (
 )
 from depthgate.core.routes import LoadedConfig, Tier
 from depthgate.core.sanitize import sanitize
+from depthgate.core.source import Blob, BlobRequest, FileSource, SourceMode, Sources
+from depthgate.core.syntax import CodeIndex
 from depthgate.gateway.client import HttpGateway
 
 log = logging.getLogger("depthgate.talk")
@@ -75,6 +79,9 @@ class TalkClient(Protocol):
     def create_comment(self, body: str) -> int: ...
     def review_threads(self) -> list[dict[str, Any]]: ...
     def reply_in_thread(self, root_id: int, body: str) -> int: ...
+    def read_blobs(
+        self, requests: Sequence[BlobRequest], *, max_bytes: int
+    ) -> Mapping[str, Blob]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +193,8 @@ async def answer(
         for c in sorted(threads, key=lambda c: _time(c.get("created_at")))
         if c.get("in_reply_to_id") == root_id
     )
+    cfg = loaded.config
+    tier = Tier(state.tier) if state.tier else Tier.LOGIC
     req = ReplyRequest(
         path=str(root.get("path") or ""),
         line=root.get("line"),
@@ -193,9 +202,8 @@ async def answer(
         diff_hunk=str(root.get("diff_hunk") or ""),
         comment=str(root.get("body") or "").split("\n\n<sub>depthgate", 1)[0],
         thread=thread,
+        context=_code_around(root, client, loaded, tier),
     )
-    cfg = loaded.config
-    tier = Tier(state.tier) if state.tier else Tier.LOGIC
     alias = cfg.tiers.alias(tier)
     settings = run_settings(Flags(), loaded, env, command="depthgate reply")
     try:
@@ -213,6 +221,35 @@ async def answer(
     footer = f"\n\n<sub>depthgate · {tier.value} · {alias}</sub>\n{reply_marker(root_id)}"
     client.reply_in_thread(root_id, body + footer)
     return Said("answered", f"answered in the thread of comment {root_id} through {alias}")
+
+
+def _code_around(
+    root: Mapping[str, Any], client: TalkClient, loaded: LoadedConfig, tier: Tier
+) -> str:
+    """The code around the commented hunk, as a review task of ``tier`` is shown it (design
+    §9): the file read at the commit the comment was written on, one GitHub read. "" when it
+    cannot be had -- the answer then has GitHub's ``diff_hunk`` only."""
+    path = str(root.get("path") or "")
+    rev = root.get("original_commit_id") or root.get("commit_id")
+    hunk = hunk_of(path, str(root.get("diff_hunk") or ""))
+    if hunk is None or not isinstance(rev, str) or not rev:
+        return ""
+    limits = loaded.config.limits
+    try:
+        blobs = client.read_blobs(
+            [BlobRequest("new", rev=rev, path=path)], max_bytes=limits.source_max_file_bytes
+        )
+    except GitHubFailure as exc:
+        log.info("no code around comment %s: %s", root.get("id"), exc.message)
+        return ""
+    text = blobs["new"].text if "new" in blobs else None
+    if text is None:
+        return ""
+    index = CodeIndex(Sources(SourceMode.GITHUB, {path: FileSource(path, None, text)}))
+    builder = ContextBuilder(
+        index, [path], max_definition_lines=limits.max_definition_lines, own=[path]
+    )
+    return render_blocks(builder.blocks(tier.value, hunk), [hunk])
 
 
 def _time(stamp: Any) -> float:
