@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.github import FakeGitHub, serve_github
-from tests.fakes.samples import FILES, HEAD_TEXT
+from tests.fakes.samples import FILES, HEAD_TEXT, OUTSIDERS
 from tests.fakes.upstream import Behavior, FakeUpstream, error
 from tests.test_action_e2e import HEAD, NUMBER, PAYLOADS, REPO, Action
 
@@ -23,7 +23,7 @@ BOT = "github-actions[bot]"
 
 
 @pytest.fixture
-def gh() -> Iterator[FakeGitHub]:
+def gh() -> Iterator[FakeGitHub]:  # test_action_e2e's: a module's fixtures are its own
     with serve_github() as fake:
         fake.add_pull(REPO, NUMBER, head_sha=HEAD, files=FILES)
         yield fake
@@ -106,13 +106,7 @@ def test_after_an_outage_one_review_command_posts_the_review_exactly_once(
 
 @pytest.mark.parametrize(
     ("login", "association", "role"),
-    [
-        ("mallory", "NONE", None),
-        ("first", "FIRST_TIME_CONTRIBUTOR", None),
-        ("reader", "CONTRIBUTOR", "read"),
-        ("triager", "COLLABORATOR", "triage"),
-        (BOT, "NONE", None),
-    ],
+    [*OUTSIDERS, (BOT, "NONE", None)],
 )
 def test_an_outsiders_command_writes_nothing_and_calls_no_gateway(
     action: Action,

@@ -31,7 +31,7 @@ from depthgate.github.client import GitHubSettings, PullRequestClient
 from tests.app.harness import Harness
 from tests.app.helpers import LiveServer, body_of, headers, pr_payload, wait_for, worker
 from tests.fakes.github import FakeGitHub, serve_github
-from tests.fakes.samples import FILES, UTIL_V2, routes
+from tests.fakes.samples import FILES, OUTSIDERS, UTIL_V2, routes
 from tests.fakes.upstream import Behavior, FakeUpstream, error
 from tests.markdown_oracle import render
 
@@ -619,13 +619,7 @@ def test_a_maintainers_review_command_posts_the_review_once(world: World) -> Non
 
 @pytest.mark.parametrize(
     ("login", "association", "role"),
-    [
-        ("mallory", "NONE", None),
-        ("first", "FIRST_TIME_CONTRIBUTOR", None),
-        ("reader", "CONTRIBUTOR", "read"),
-        ("triager", "COLLABORATOR", "triage"),
-        ("depthgate[bot]", "NONE", None),
-    ],
+    [*OUTSIDERS, ("depthgate[bot]", "NONE", None)],
 )
 def test_an_outsiders_command_does_nothing_visible(
     world: World, login: str, association: str, role: str | None
