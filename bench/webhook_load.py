@@ -149,9 +149,20 @@ async def _send(
             status = 0
             try:
                 async with asyncio.timeout(10):
-                    if conn is None:
-                        conn = await asyncio.open_connection(host, int(port))
-                    conn, status = await _exchange(conn, request)
+                    # a kept-alive connection the server closed while it was idle (uvicorn's
+                    # keep-alive timeout) is opened again, as httpx's pool does; one the server
+                    # closed as the request went out is retried once on a new connection
+                    for reused in (conn is not None and not conn[0].at_eof(), False):
+                        if conn is None or conn[0].at_eof():
+                            conn = await asyncio.open_connection(host, int(port))
+                        current, conn = conn, None
+                        try:
+                            conn, status = await _exchange(current, request)
+                            break
+                        except (ConnectionError, asyncio.IncompleteReadError):
+                            current[1].close()
+                            if not reused:
+                                raise
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
                 if conn is not None:
                     conn[1].close()
