@@ -1,9 +1,10 @@
-"""The sink search's shortcuts rule out only what cannot be there (the plan's speed, issue #11).
+"""The plan's shortcuts (its speed, issue #11) rule out only what cannot be there.
 
 ``SinkCatalogue.may_call`` skips asking the parser for a scope's calls when no callee name of the
 call rules is a word of the scope's text; ``may_match`` skips the pattern search when none of
 the patterns' necessary literals occurs in it. Both may say yes too often, never no wrongly.
 The oracles are the parser's own calls and Python's own regular expression engine.
+``SyntaxTree.innermost_function`` is the first non-class definition of ``enclosing``.
 """
 
 from __future__ import annotations
@@ -171,3 +172,16 @@ def test_the_shortcuts_find_what_the_full_search_finds(default_config: LoadedCon
             hits += len(found)
     assert scopes > 500  # the corpus has scopes, and sinks in them to find
     assert hits > 100
+
+
+def test_innermost_function_is_the_first_non_class_of_enclosing() -> None:
+    root = Path(__file__).resolve().parents[1] / "src" / "depthgate"
+    lines = 0
+    for path in sorted(root.rglob("*.py")):
+        tree = parse_source(path.read_text(encoding="utf-8"), Language.PYTHON, str(path))
+        assert tree is not None
+        for line in range(0, tree.line_count + 2):
+            want = next((d for d in tree.enclosing(line) if d.kind != "class"), None)
+            assert tree.innermost_function(line) == want, (path, line)
+            lines += 1
+    assert lines > 10_000
