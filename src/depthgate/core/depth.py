@@ -254,13 +254,22 @@ def necessary_literals(rx: re.Pattern[str]) -> frozenset[str] | None:
     Anything else (anchors, look-arounds, other classes, back-references) needs nothing. The
     parser is Python's own (``re._parser``); should it ever read differently, nothing is
     ruled out."""
+    if _RE_PARSER is None:
+        return None
     try:
         return _needed(_RE_PARSER.parse(rx.pattern, rx.flags))
     except Exception:  # noqa: BLE001 - a private parser that changed: no prefilter, never wrong
         return None
 
 
-_RE_PARSER: Any = importlib.import_module("re._parser")
+def _re_parser() -> Any:
+    try:
+        return importlib.import_module("re._parser")
+    except ImportError:  # a Python without it: every pattern is searched
+        return None
+
+
+_RE_PARSER: Any = _re_parser()
 _SMALL_CLASS = 8  # a class of up to this many literal characters needs one of them
 
 
