@@ -24,8 +24,9 @@ from pydantic import ValidationError
 
 from depthgate.core import jsonbound
 from depthgate.core.context import render_blocks
+from depthgate.core.hunktext import render_hunk
 from depthgate.core.models import Finding, Message
-from depthgate.core.pack import Task, render_hunk
+from depthgate.core.pack import Task
 from depthgate.core.prompting import (
     PullRequestText,
     prompt_text,

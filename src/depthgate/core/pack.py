@@ -14,31 +14,25 @@ Per-PR limits (``limits.max_hunks``, ``limits.max_tokens_per_alias``) drop work 
 -- context first, then fast, then logic, deep last -- and every dropped hunk is listed with its
 reason. Task ids and order are deterministic.
 
-Token estimate
---------------
-No tokenizer is downloaded or shipped. A hunk is shown to the model as its header and one line
-per diff line, ``R12 +text`` (side, number, sign, text: see :func:`render_hunk`), and its size is
-estimated as ``ceil(UTF-8 bytes of header and texts / 2.5) + 4 tokens a line``, high-entropy
-runs (hashes, base64) at 1.4 bytes a token. ``bench/token_estimate.py`` measures this against
-exact o200k_base and cl100k_base counts, per hunk and per whole task (figures in the README);
-``limits.prompt_overhead_tokens`` is the margin that absorbs the rare under-estimate. Prose
-tokenizes better than code, so English text is over-estimated more.
+The hunks' text and token estimate are :mod:`depthgate.core.hunktext`'s. No tokenizer is
+downloaded or shipped; ``bench/token_estimate.py`` measures the estimate against exact o200k_base
+and cl100k_base counts, per hunk and per whole task (figures in the README);
+``limits.prompt_overhead_tokens`` is the margin that absorbs the rare under-estimate.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from depthgate.core.classify import Classification, HunkDecision
 from depthgate.core.context import ContextBlock, ContextBuilder, Site
-from depthgate.core.diff import Hunk, Line, LineKind
+from depthgate.core.diff import Hunk
 from depthgate.core.guidance import Guidance, guidance_section, instructions_for
+from depthgate.core.hunktext import hunk_tokens, split_hunk
 from depthgate.core.prompting import (
     PullRequestText,
     cap_text,
-    dense_extra,
     estimate,
     fixed_tokens,
     shown_pr_text,
@@ -46,52 +40,9 @@ from depthgate.core.prompting import (
 from depthgate.core.routes import RoutesConfig, Tier
 from depthgate.core.syntax import CodeIndex
 
-BYTES_PER_TOKEN = 2.5
-TOKENS_PER_LINE = 4  # the "R12 +" prefix and the newline
 _PRIORITY = {Tier.DEEP: 0, Tier.LOGIC: 1, Tier.FAST: 2}
 # The team's guidance takes at most this share of an alias's input window: the rest is the code's.
 GUIDANCE_SHARE = 0.25
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text.encode("utf-8", "replace")) / BYTES_PER_TOKEN)
-
-
-def _utf8_len(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
-
-
-def _line_tokens(line: Line) -> float:
-    return (_utf8_len(line.text) + 1) / BYTES_PER_TOKEN + TOKENS_PER_LINE + dense_extra(line.text)
-
-
-def hunk_tokens(hunk: Hunk) -> int:
-    text = "\n".join(line.text for line in hunk.lines)
-    size = _utf8_len(hunk.path) + 1 + _utf8_len(hunk.header) + 1 + _utf8_len(text)
-    dense = dense_extra(text)
-    return math.ceil(size / BYTES_PER_TOKEN + dense) + TOKENS_PER_LINE * len(hunk.lines)
-
-
-def render_line(line: Line) -> str:
-    """One diff line as the model sees it: ``R12 +added``, ``R13  context``, ``L7 -deleted``.
-
-    The side and number are exactly what a finding must quote back to be placed.
-    """
-    if line.kind is LineKind.DELETED:
-        return f"L{line.old_no} -{line.text}"
-    sign = "+" if line.kind is LineKind.ADDED else " "
-    return f"R{line.new_no} {sign}{line.text}"
-
-
-def render_hunk(hunk: Hunk, site: Site | None = None) -> str:
-    """The hunk with its header; with a ``site``, git's ``@@`` section text (which is sometimes
-    the wrong function) gives way to the language and the real enclosing definition."""
-    if site is None:
-        head = f"{hunk.path} {hunk.header}"
-    else:
-        numbers = f"@@ -{hunk.old_start},{hunk.old_lines} +{hunk.new_start},{hunk.new_lines} @@"
-        head = f"{hunk.path} {numbers} [{site.describe()}]"
-    return "\n".join([head, *map(render_line, hunk.lines)]) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,50 +304,13 @@ def _split(
     tokens = hunk_tokens(d.hunk) + _site_tokens(site)
     if tokens <= budget:
         return [TaskHunk(d, d.hunk, None, tokens, site)], None
-    groups: list[list[Line]] = [[]]
-    size = 0.0
-    # what hunk_tokens() will charge each part, less the rounding up it adds at the end
-    limit = (
-        budget
-        - _site_tokens(site)
-        - (_utf8_len(d.hunk.path) + _utf8_len(d.hunk.header) + 2) / BYTES_PER_TOKEN
-        - 1
-    )
-    for line in d.hunk.lines:
-        cost = _line_tokens(line)
-        if cost > limit:
-            return [], (
-                f"a line of {_utf8_len(line.text)} bytes does not fit the alias's input budget "
-                f"of {budget} tokens"
-            )
-        if size + cost > limit and groups[-1]:
-            groups.append([])
-            size = 0.0
-        groups[-1].append(line)
-        size += cost
-    parts = []
-    old_cursor, new_cursor = d.hunk.old_start, d.hunk.new_start
-    for n, lines in enumerate(groups, 1):
-        old_n = sum(1 for ln in lines if ln.old_no is not None)
-        new_n = sum(1 for ln in lines if ln.new_no is not None)
-        part = Hunk(
-            path=d.hunk.path,
-            index=d.hunk.index,
-            old_start=next((ln.old_no for ln in lines if ln.old_no is not None), old_cursor),
-            old_lines=old_n,
-            new_start=next((ln.new_no for ln in lines if ln.new_no is not None), new_cursor),
-            new_lines=new_n,
-            section=d.hunk.section,
-            lines=tuple(lines),
-            old_missing_newline=d.hunk.old_missing_newline and n == len(groups),
-            new_missing_newline=d.hunk.new_missing_newline and n == len(groups),
-        )
-        old_cursor += old_n
-        new_cursor += new_n
-        parts.append(
-            TaskHunk(d, part, (n, len(groups)), hunk_tokens(part) + _site_tokens(site), site)
-        )
-    return parts, None
+    parts, problem = split_hunk(d.hunk, budget, reserved=_site_tokens(site))
+    if problem is not None:
+        return [], problem
+    return [
+        TaskHunk(d, part, (n, len(parts)), hunk_tokens(part) + _site_tokens(site), site)
+        for n, part in enumerate(parts, 1)
+    ], None
 
 
 def _site_tokens(site: Site) -> int:
