@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow", type=int, default=200, help="slowloris connections (200)")
     parser.add_argument("--big", type=int, default=4, help="10 MB header senders (4)")
     parser.add_argument("--workers", type=int, default=2, help="serve's worker threads (2)")
+    parser.add_argument(
+        "--client", choices=("raw", "httpx"), default="raw", help="the sender's HTTP client (raw)"
+    )
     args = parser.parse_args(argv)
     rate = min(max(args.rate, 1.0), 1000.0)
     duration = min(max(args.duration, 1.0), 120.0)
@@ -219,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         sampler = _PeakSampler(server.pid)
         sampler.start()
         time.sleep(1.0)
-        t0 = time.perf_counter()
-        latencies, failures, lag = asyncio.run(_send(url, rate, bodies))
-        elapsed = time.perf_counter() - t0
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        latencies, failures, lag = asyncio.run(_send(url, rate, bodies, client=args.client))
+        elapsed, sender_cpu = time.perf_counter() - t0, time.process_time() - cpu0
         server_side = _server_ack_buckets(httpx.get(f"{url}/metrics", timeout=10).text)
         attack = results.get(timeout=60)
         attacker.join(timeout=30)
@@ -245,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             "ms": [v * 1000 for v in latencies],
             "server_side": server_side,
             "lag": lag,
+            "client": args.client,
+            "sender_cpu": sender_cpu,
             "cpu": cpu,
             "failures": failures,
             "lost": lost,
@@ -279,7 +284,10 @@ def _report(f: dict[str, Any]) -> None:
     )
     within = ", ".join(f"{share:.1%} < {le} s" for le, share in f["server_side"])
     print(f"server-side handler time (from /metrics): {within}")
-    print(f"sender lag  requests went out at most {f['lag'] * 1000:.0f} ms behind schedule")
+    print(
+        f"sender      {f['client']} client, {f['sender_cpu'] / f['total'] * 1000:.2f} ms CPU per "
+        f"delivery; requests went out at most {f['lag'] * 1000:.0f} ms behind schedule"
+    )
     print(
         f"server CPU  {f['cpu']:.1f} s over the run ({f['cpu'] / (f['elapsed'] + 2):.0%} of a core)"
     )

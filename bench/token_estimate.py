@@ -4,7 +4,7 @@
 
 depthgate never downloads a tokenizer; it estimates tokens from UTF-8 bytes (pack.py). This
 script compares that estimate with exact counts of the hunk as the prompt renders it
-(``pack.render_hunk``), from OpenAI's
+(``hunktext.render_hunk``), from OpenAI's
 o200k_base and cl100k_base encodings (the ``bpe-openai`` wheel ships their vocabularies, so this
 runs offline too). Inputs: every hunk of this repository's own history (Python, YAML, Markdown,
 shell) plus synthetic hunks of other languages and of non-ASCII text. Prints, per encoding, the
@@ -31,7 +31,7 @@ import bpe_openai
 from depthgate.configfile import load_config
 from depthgate.core.diff import Hunk, parse_diff
 from depthgate.core.findings import PullRequestText, build_messages, response_schema
-from depthgate.core.pack import hunk_tokens, render_hunk
+from depthgate.core.hunktext import hunk_tokens, render_hunk
 from depthgate.core.plan import build_plan
 from depthgate.core.routes import Tier
 from depthgate.core.source import FileSource, SourceMode, Sources

@@ -27,5 +27,9 @@ def _noop(ctx: Context) -> JobResult:
 
 
 def register(app: App) -> None:
+    # Loaded now, as depthgate serve loads the operator's config before it listens: parsed on
+    # the first job instead, it held the GIL for ~150 ms while the first deliveries came in,
+    # and those deliveries were the run's p99 (bench/webhook_load.py).
+    _server_config()
     app.config_loader = _config
     app.on(*REVIEW_EVENTS)(_noop)

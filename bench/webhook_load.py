@@ -84,16 +84,9 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def _send(
-    url: str, rate: float, bodies: list[tuple[str, bytes]]
-) -> tuple[list[float], int, float]:
-    """Send on schedule (delivery i at start + i / rate) from CONNECTIONS sender tasks on
-    kept-alive connections. Headers and signatures are made before the clock starts, and no
-    more requests wait than there are connections: a sender that held thousands of pending
-    requests spent more CPU than the server (seen: the sender at 97% of a core, the server at
-    25%, p99 over 60 s). Returns the latencies (request sent -> 202 read), the failures, and how
-    far behind schedule a request went out at worst (the sender's own lag, reported apart)."""
-    prepared = [
+def _requests(bodies: list[tuple[str, bytes]]) -> list[tuple[dict[str, str], bytes]]:
+    """Each delivery's headers (signature included) and body, made before the clock starts."""
+    return [
         (
             {
                 "X-GitHub-Event": "pull_request",
@@ -105,6 +98,106 @@ async def _send(
         )
         for delivery, body in bodies
     ]
+
+
+async def _send(
+    url: str, rate: float, bodies: list[tuple[str, bytes]], *, client: str = "raw"
+) -> tuple[list[float], int, float]:
+    """Send on schedule (delivery i at start + i / rate) from CONNECTIONS sender tasks on
+    kept-alive connections. Headers and signatures are made before the clock starts, and no
+    more requests wait than there are connections: a sender that held thousands of pending
+    requests spent more CPU than the server (seen: the sender at 97% of a core, the server at
+    25%, p99 over 60 s). Returns the latencies (request sent -> 202 read), the failures, and how
+    far behind schedule a request went out at worst (the sender's own lag, reported apart).
+
+    ``client``: ``raw`` (the default) writes each prepared request on its own connection with
+    asyncio streams and reads the answer's status line, headers and body -- about a tenth of
+    the CPU of ``httpx``, whose pool costs 2-6 ms per request here and grows with the requests
+    in flight: on a 2-core machine an httpx sender that fell behind took the CPU the server
+    needed and stayed behind (see README, Benchmarks). GitHub sends from its own machines."""
+    prepared = _requests(bodies)
+    if client == "httpx":
+        return await _send_httpx(url, rate, prepared)
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    wire = [
+        b"POST /webhook HTTP/1.1\r\nHost: %s\r\nUser-Agent: depthgate-bench\r\n"
+        b"Content-Length: %d\r\n%s\r\n%s"
+        % (
+            f"{host}:{port}".encode(),
+            len(body),
+            b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items()),
+            body,
+        )
+        for headers, body in prepared
+    ]
+    latencies: list[float] = []
+    failures = 0
+    lag = 0.0
+    start = time.perf_counter()
+    order = iter(enumerate(wire))
+
+    async def sender() -> None:
+        nonlocal failures, lag
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        for i, request in order:
+            due = start + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            t0 = time.perf_counter()
+            lag = max(lag, t0 - due)
+            status = 0
+            try:
+                async with asyncio.timeout(10):
+                    # a kept-alive connection the server closed while it was idle (uvicorn's
+                    # keep-alive timeout) is opened again, as httpx's pool does; one the server
+                    # closed as the request went out is retried once on a new connection
+                    for reused in (conn is not None and not conn[0].at_eof(), False):
+                        if conn is None or conn[0].at_eof():
+                            conn = await asyncio.open_connection(host, int(port))
+                        current, conn = conn, None
+                        try:
+                            conn, status = await _exchange(current, request)
+                            break
+                        except (ConnectionError, asyncio.IncompleteReadError):
+                            current[1].close()
+                            if not reused:
+                                raise
+            except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                if conn is not None:
+                    conn[1].close()
+                conn = None
+            latencies.append(time.perf_counter() - t0)
+            failures += status != 202
+        if conn is not None:
+            conn[1].close()
+
+    await asyncio.gather(*(sender() for _ in range(CONNECTIONS)))
+    return latencies, failures, lag
+
+
+async def _exchange(
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes
+) -> tuple[tuple[asyncio.StreamReader, asyncio.StreamWriter] | None, int]:
+    """One request on a kept-alive connection: the answer's status, and the connection if the
+    server keeps it open."""
+    reader, writer = conn
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    fields = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+    await reader.readexactly(int(fields.get("content-length", "0")))
+    if fields.get("connection") == "close":
+        writer.close()
+        return None, status
+    return conn, status
+
+
+async def _send_httpx(
+    url: str, rate: float, prepared: list[tuple[dict[str, str], bytes]]
+) -> tuple[list[float], int, float]:
+    """The same schedule through httpx's connection pool (``--client httpx``)."""
     latencies: list[float] = []
     failures = 0
     lag = 0.0
@@ -139,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="deliveries per second (200)")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds (30)")
     parser.add_argument("--workers", type=int, default=2, help="serve's worker threads (2)")
+    parser.add_argument(
+        "--client", choices=("raw", "httpx"), default="raw", help="the sender's HTTP client (raw)"
+    )
     args = parser.parse_args(argv)
     rate = min(max(args.rate, 1.0), 1000.0)
     duration = min(max(args.duration, 1.0), 120.0)
@@ -183,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
                     print("depthgate serve did not start", file=sys.stderr)
                     return 1
                 time.sleep(0.1)
-            t0 = time.perf_counter()
-            latencies, failures, lag = asyncio.run(_send(url, rate, bodies))
-            elapsed = time.perf_counter() - t0
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            latencies, failures, lag = asyncio.run(_send(url, rate, bodies, client=args.client))
+            elapsed, sender_cpu = time.perf_counter() - t0, time.process_time() - cpu0
             server_side = _server_ack_buckets(httpx.get(f"{url}/metrics", timeout=10).text)
         finally:
             server.terminate()
@@ -194,7 +290,10 @@ def main(argv: list[str] | None = None) -> int:
             stored = {r[0] for r in conn.execute("select id from dg_delivery")}
     lost = sum(1 for d, _ in bodies if d not in stored)
     ms = [v * 1000 for v in latencies]
-    print(f"depthgate serve, SQLite queue, {args.workers} worker thread(s); loopback")
+    print(
+        f"depthgate serve, SQLite queue, {args.workers} worker thread(s); loopback; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"sent        {total} deliveries at {rate:.0f}/s target over {duration:.0f} s")
     print(f"throughput  {total / elapsed:.1f} deliveries/s acknowledged (wall {elapsed:.1f} s)")
     print(
@@ -203,7 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     within = ", ".join(f"{share:.1%} < {le} s" for le, share in server_side)
     print(f"server-side handler time (from /metrics): {within}")
-    print(f"sender lag  requests went out at most {lag * 1000:.0f} ms behind schedule")
+    print(
+        f"sender      {args.client} client, {sender_cpu / total * 1000:.2f} ms CPU per delivery; "
+        f"requests went out at most {lag * 1000:.0f} ms behind schedule"
+    )
     print(f"non-202     {failures}")
     print(f"lost        {lost}")
     return 0 if lost == 0 and failures == 0 else 1

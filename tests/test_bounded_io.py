@@ -5,8 +5,10 @@ hold, JSON nested 200,000 deep -- each ends in its error class, in bounded time 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -204,3 +206,59 @@ def test_depth_is_measured_outside_strings(text: str, deep: bool) -> None:
             jsonbound.loads(text)
     else:
         assert jsonbound.loads(text) == json.loads(text)
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9)
+
+
+def test_a_gzip_bomb_is_inflated_no_further_than_the_cap(fake: FakeUpstream) -> None:
+    # 1 GiB of zeros in about 1 MB of gzip: each chunk the socket gives would inflate ~1,000-fold
+    bomb = _gzip(b"\0" * (1024 * MB))
+    assert len(bomb) < 2 * MB
+    fake.script("review-fast", Behavior(raw=bomb, headers={"Content-Encoding": "gzip"}))
+    tracemalloc.start()
+    try:
+        exc = gateway_call(fake, attempts=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert exc.error_class is ErrorClass.BAD_RESPONSE
+    assert f"larger than {4 * MB} bytes" in str(exc)
+    # what was kept (4 MiB) and one step past it, the bomb itself in the fake's memory: not 64 MB
+    assert peak < 16 * MB, peak
+
+
+def test_a_compressed_answer_is_read_and_an_unasked_encoding_is_bad_response(
+    fake: FakeUpstream,
+) -> None:
+    body = json.dumps(
+        {
+            "id": "c1",
+            "model": "gpt-4.1-mini",
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"content": '{"findings": []}'}}
+            ],
+        }
+    ).encode()
+    fake.script("review-fast", Behavior(raw=_gzip(body), headers={"Content-Encoding": "gzip"}))
+    text = CONFIG.format(profile="generic", timeout=30)
+    cfg = parse_config(text, "test.yaml")
+    settings = GatewaySettings.from_config(cfg.gateway, {"GW_URL": fake.url, "GW_KEY": "k" * 12})
+
+    async def go() -> str:
+        async with HttpGateway(settings, {"review-fast": cfg.routes["review-fast"]}) as gw:
+            return (await gw.chat("review-fast", MSG)).content
+
+    assert asyncio.run(go()) == '{"findings": []}'
+    (call,) = fake.calls()
+    assert call.headers.get("Accept-Encoding") == "gzip, deflate"
+    fake.script("review-fast", Behavior(raw=body, headers={"Content-Encoding": "br"}))
+    exc = gateway_call(fake, attempts=1)
+    assert exc.error_class is ErrorClass.BAD_RESPONSE
+    assert "encoded as 'br', which depthgate did not ask for" in str(exc)
+    fake.script(
+        "review-fast", Behavior(raw=b"\x1f\x8bnot gzip", headers={"Content-Encoding": "gzip"})
+    )
+    exc = gateway_call(fake, attempts=1)
+    assert "gzip encoding is corrupt" in str(exc)

@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from depthgate.core.diff import parse_diff
@@ -82,6 +82,8 @@ def diff_text(path: str, header: str, binary: str) -> str:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=PATH, header=LINE, binary=PATH, field=LINE, fail=st.booleans())
+# found by hypothesis: the gateway's model name, with the key in it, in the comment footer
+@example(path="d/x.py", header="", binary="d/y.py", field=f"@victim{KEY}", fail=False)
 def test_summary_and_handoff_render_clean_whatever_the_input(
     default_config: LoadedConfig, path: str, header: str, binary: str, field: str, fail: bool
 ) -> None:

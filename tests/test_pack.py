@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from depthgate.core.classify import Classifier
 from depthgate.core.diff import Side, parse_diff
-from depthgate.core.pack import estimate_tokens, hunk_tokens, pack
+from depthgate.core.hunktext import estimate_tokens, hunk_tokens
+from depthgate.core.pack import pack
 from depthgate.core.plan import build_plan, plan_to_dict
 from depthgate.core.routes import LoadedConfig, RoutesConfig, Tier
 

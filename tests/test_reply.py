@@ -10,6 +10,7 @@ from depthgate.core.reply import (
     ThreadMessage,
     build_reply_messages,
     comment_state,
+    hunk_of,
     is_reply_by_depthgate,
     parse_reply,
     reply_marker,
@@ -88,3 +89,15 @@ def test_hourly_budget() -> None:
     assert within_budget([now - 3601, now - 4000], now, 1)
     assert not within_budget([now - 100, now - 200, now - 300], now, 3)
     assert not within_budget([], now, 0)
+
+
+def test_githubs_cut_diff_hunk_becomes_a_hunk_with_the_lines_it_holds() -> None:
+    # GitHub cuts diff_hunk at the commented line: the header still counts the whole hunk
+    cut = "@@ -10,6 +10,8 @@ def f():\n a = 1\n-b = 2\n+b = 3\n+c = 4"
+    hunk = hunk_of("app/util.py", cut)
+    assert hunk is not None
+    assert (hunk.old_start, hunk.old_lines, hunk.new_start, hunk.new_lines) == (10, 2, 10, 3)
+    assert [(ln.kind.value, ln.text, ln.new_no) for ln in hunk.lines][-1] == ("added", "c = 4", 12)
+    assert hunk.section.strip() == "def f():"
+    assert hunk_of("a.py", "not a hunk at all") is None
+    assert hunk_of("a.py", "") is None

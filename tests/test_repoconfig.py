@@ -20,6 +20,7 @@ from depthgate.configfile import (
     read_repository_config,
 )
 from depthgate.core.errors import ConfigError
+from depthgate.core.guidance import MAX_GUIDELINE_BYTES, ROUTING_END, ROUTING_START
 from depthgate.core.repoconfig import merge, parse_repository_config, repository_schema
 from depthgate.core.routes import LoadedConfig, Tier, parse_config
 from depthgate.core.source import Blob, BlobRequest
@@ -243,7 +244,7 @@ class Reader:
         self.reads: list[list[str]] = []
 
     def read_blobs(self, requests: Sequence[BlobRequest], *, max_bytes: int) -> dict[str, Blob]:
-        assert max_bytes == MAX_CONFIG_BYTES
+        assert max_bytes == MAX_GUIDELINE_BYTES
         self.reads.append([f"{r.rev}:{r.path}" for r in requests])
         out = {}
         for r in requests:
@@ -269,7 +270,15 @@ def test_the_first_path_that_exists_is_read_in_one_read(operator: LoadedConfig) 
         }
     )
     eff = read_repository_config(reader, "o/r", sha, operator)
-    assert reader.reads == [[f"{sha}:gateway-routes.yaml", f"{sha}:.github/gateway-routes.yaml"]]
+    assert reader.reads == [
+        [
+            f"{sha}:gateway-routes.yaml",
+            f"{sha}:.github/gateway-routes.yaml",
+            f"{sha}:AGENTS.md",
+            f"{sha}:CONTRIBUTING.md",
+            f"{sha}:.github/copilot-instructions.md",
+        ]
+    ]
     assert eff.config.limits.max_comments == 2
     assert eff.source == "o/r@bbbbbbbbbbbb:gateway-routes.yaml over operator.yaml"
     only_github = Reader({("main", ".github/gateway-routes.yaml"): "tiers: {fast: mid}\n"})
@@ -285,6 +294,56 @@ def test_a_config_github_will_not_send_is_an_error_not_a_silent_fallback(
         read_repository_config(
             Reader({("main", "gateway-routes.yaml"): big}), "o/r", "main", operator
         )
+
+
+def test_guideline_files_come_in_the_same_read_without_the_routing_block(
+    operator: LoadedConfig,
+) -> None:
+    sha = "d" * 40
+    agents = f"Use tabs.\n{ROUTING_START}\nfast: cheap-model\n{ROUTING_END}\nName things well.\n"
+    reader = Reader({(sha, "AGENTS.md"): agents})
+    eff = read_repository_config(reader, "o/r", sha, operator)
+    assert len(reader.reads) == 1  # no config, one guideline file: still one read
+    assert [(g.source, g.text) for g in eff.guidelines] == [
+        ("AGENTS.md", "Use tabs.\n\nName things well.")
+    ]
+    assert eff.warnings == ()  # the two default files that do not exist are not worth a word
+
+
+def test_a_repository_naming_its_own_guidelines_costs_one_more_read_for_those_only(
+    operator: LoadedConfig,
+) -> None:
+    sha = "e" * 40
+    reader = Reader(
+        {
+            (sha, "gateway-routes.yaml"): "review: {guidelines: [docs/REVIEW.md, AGENTS.md]}\n",
+            (sha, "docs/REVIEW.md"): "Every endpoint checks the tenant.\n",
+            (sha, "AGENTS.md"): "Run make test.\n",
+        }
+    )
+    eff = read_repository_config(reader, "o/r", sha, operator)
+    assert reader.reads[1] == [f"{sha}:docs/REVIEW.md"]
+    assert [g.source for g in eff.guidelines] == ["docs/REVIEW.md", "AGENTS.md"]
+
+
+def test_a_guideline_that_cannot_be_used_is_said_and_the_budget_cuts_the_rest(
+    operator: LoadedConfig,
+) -> None:
+    sha = "f" * 40
+    long = "".join(f"rule {n}: be kind to reviewers\n" for n in range(200))
+    reader = Reader(
+        {
+            (sha, "gateway-routes.yaml"): "review: {guidelines_max_tokens: 40}\n",
+            (sha, "AGENTS.md"): Blob(None, problem="binary file"),
+            (sha, "CONTRIBUTING.md"): long,
+        }
+    )
+    eff = read_repository_config(reader, "o/r", sha, operator)
+    assert any("AGENTS.md@ffffffffffff is not used: binary file" in w for w in eff.warnings)
+    (contributing,) = eff.guidelines
+    assert contributing.text.startswith("rule 0: be kind")
+    assert contributing.text.endswith("[... CONTRIBUTING.md cut to fit the guideline budget]")
+    assert len(contributing.text) < 200
 
 
 def test_a_branch_name_with_markdown_is_not_repeated(operator: LoadedConfig) -> None:

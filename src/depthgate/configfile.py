@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from depthgate.core.errors import ConfigError
+from depthgate.core.guidance import MAX_GUIDELINE_BYTES, guidelines
 from depthgate.core.ports import BlobReader
+from depthgate.core.prompting import BYTES_PER_TOKEN
 from depthgate.core.repoconfig import merge, parse_repository_config
 from depthgate.core.routes import (
     DEFAULT_CONFIG_NAMES,
@@ -27,7 +31,7 @@ from depthgate.core.routes import (
     packaged_text,
     parse_config,
 )
-from depthgate.core.source import BlobRequest
+from depthgate.core.source import Blob, BlobRequest
 from depthgate.core.yamlsafe import MAX_CONFIG_BYTES
 
 # One list for every surface: the App and the Action look here, in this order (the CLI too, in
@@ -35,6 +39,7 @@ from depthgate.core.yamlsafe import MAX_CONFIG_BYTES
 REPOSITORY_CONFIG_PATHS = DEFAULT_CONFIG_NAMES
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _PLAIN_REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
+_GUIDE = "guideline:"  # the key prefix of a guideline file in a read
 
 
 def find_config(explicit: str | None, cwd: Path, *, discover: bool = True) -> tuple[str, str]:
@@ -97,14 +102,21 @@ def layer_repository_config(operator: LoadedConfig, text: str, source: str) -> L
 def read_repository_config(
     reader: BlobReader, repository: str, rev: str, operator: LoadedConfig
 ) -> LoadedConfig:
-    """The repository's config at ``rev`` over the operator's, or the operator's alone when the
-    repository has none: every candidate path in one read."""
-    blobs = reader.read_blobs(
-        [BlobRequest(path, rev=rev, path=path) for path in REPOSITORY_CONFIG_PATHS],
-        max_bytes=MAX_CONFIG_BYTES,
+    """The repository's config at ``rev`` over the operator's (or the operator's alone when the
+    repository has none), with the repository's guideline files at ``rev``: every candidate
+    config path and the guideline files in one read (a second only when the repository's
+    config names guideline files the first did not ask for)."""
+    wanted = operator.config.review.guidelines
+    blobs = dict(
+        reader.read_blobs(
+            [BlobRequest(path, rev=rev, path=path) for path in REPOSITORY_CONFIG_PATHS]
+            + [BlobRequest(_GUIDE + path, rev=rev, path=path) for path in wanted],
+            max_bytes=MAX_GUIDELINE_BYTES,
+        )
     )
     # a branch name may hold Markdown (`, <, @): messages show only plain ones
     shown_rev = rev[:12] if _HEX40.match(rev) else rev if _PLAIN_REF.match(rev) else "?"
+    loaded = operator
     for path in REPOSITORY_CONFIG_PATHS:
         blob = blobs.get(path)
         source = f"{repository}@{shown_rev}:{path}"
@@ -115,5 +127,50 @@ def read_repository_config(
                 f"{source}: cannot be used ({blob.problem}); a route config is a UTF-8 YAML "
                 f"file of a few KB"
             )
-        return layer_repository_config(operator, blob.text, source)
-    return operator
+        loaded = layer_repository_config(operator, blob.text, source)
+        break
+    return read_guidelines(reader, rev, loaded, shown_rev=shown_rev, read=blobs)
+
+
+def read_guidelines(
+    reader: BlobReader,
+    rev: str,
+    loaded: LoadedConfig,
+    *,
+    shown_rev: str | None = None,
+    read: Mapping[str, Blob] | None = None,
+) -> LoadedConfig:
+    """``loaded`` with the guideline files its ``review.guidelines`` names, as they are at
+    ``rev`` (``read``: what an earlier read of the same commit already holds, keyed
+    ``guideline:PATH``). A file that is missing is left out quietly (most repositories have
+    one or none of the defaults); one that cannot be used is left out with a warning."""
+    review = loaded.config.review
+    have = dict(read or {})
+    missing = [p for p in review.guidelines if _GUIDE + p not in have]
+    if missing:
+        have.update(
+            reader.read_blobs(
+                [BlobRequest(_GUIDE + p, rev=rev, path=p) for p in missing],
+                max_bytes=MAX_GUIDELINE_BYTES,
+            )
+        )
+    texts: dict[str, str | None] = {}
+    warnings: list[str] = []
+    at = shown_rev if shown_rev is not None else rev[:12]
+    for path in review.guidelines:
+        blob = have.get(_GUIDE + path)
+        if blob is None or blob.text is None:
+            if blob is not None and blob.problem != "not found":
+                warnings.append(f"the guideline file {path}@{at} is not used: {blob.problem}")
+            continue
+        texts[path] = blob.text
+    found = guidelines(
+        texts, review.guidelines, max_chars=int(review.guidelines_max_tokens * BYTES_PER_TOKEN)
+    )
+    if not found and not warnings:
+        return loaded
+    return replace(
+        loaded,
+        guidelines=tuple(found),
+        warnings=(*loaded.warnings, *warnings),
+    )

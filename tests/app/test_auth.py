@@ -20,6 +20,7 @@ from depthgate.app.jobs import JobState
 from depthgate.app.settings import AppSettings
 from depthgate.app.surface import REVIEW_EVENTS
 from depthgate.configfile import REPOSITORY_CONFIG_PATHS
+from depthgate.core.guidance import DEFAULT_GUIDELINES
 from depthgate.core.routes import LoadedConfig, packaged_text
 from tests.app.harness import Clock, Harness
 from tests.app.helpers import pr_payload
@@ -181,9 +182,10 @@ def test_config_comes_from_the_default_branch_else_the_server(
         assert seen[-1].sha256 != h.config.sha256
         assert not [r for r in fake.requests if "/contents/" in r.path]
         reads = [r for r in fake.requests if r.path == "/graphql"]
-        assert len(reads) == 2  # one per job: both candidate paths in one query
+        assert len(reads) == 2  # one per job: both candidate paths and the guidelines in one
         asked = [v for r in reads for k, v in r.body["variables"].items() if k.startswith("v")]
-        assert asked == [f"main:{p}" for p in REPOSITORY_CONFIG_PATHS] * 2
+        paths = [*REPOSITORY_CONFIG_PATHS, *DEFAULT_GUIDELINES]
+        assert asked == [f"main:{p}" for p in paths] * 2
     finally:
         h.close()
 

@@ -264,3 +264,33 @@ def test_the_connection_limits_come_from_the_environment() -> None:
     assert (limits.header_timeout_s, limits.body_timeout_s, limits.max_connections) == (2.5, 9, 50)
     with pytest.raises(AppConfigError, match="DEPTHGATE_BODY_TIMEOUT_S='inf': expected a finite"):
         AppSettings.from_env({"DEPTHGATE_BODY_TIMEOUT_S": "inf"})
+
+
+def test_many_large_bodies_at_once_are_bounded_together_and_given_back(
+    settings: AppSettings,
+) -> None:
+    # four slow senders announce 900 KB each and send 600 KB of it: 2.4 MB held, over a 2 MB
+    # budget for all bodies at once, so the third or fourth is told to come back (503), and a
+    # delivery arriving meanwhile too; once they are cut off (the body deadline) the budget is
+    # whole again and GitHub's next delivery is queued
+    limits = replace(LIMITS, body_timeout_s=1.0, max_body_bytes_in_flight=2 * MB)
+    s = Server(replace(settings, connections=limits))
+    with s.live:
+        socks = []
+        for _ in range(4):
+            sock = s.raw(
+                b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 921600\r\n\r\n"
+            )
+            sock.sendall(b" " * (600 * 1024))
+            socks.append(sock)
+        answers = [closed_by_server(sock, within_s=5.0) for sock in socks]
+        assert all(a is not None for a in answers)  # every one was closed, none left hanging
+        busy = [a for a in answers if a is not None and a.startswith(b"HTTP/1.1 503")]
+        assert 1 <= len(busy) <= 2
+        assert all(
+            b"too many request bodies in flight" in a and b"retry-after: 5" in a for a in busy
+        )
+        with httpx.Client(base_url=f"http://{s.host}:{s.port}", timeout=10) as client:
+            assert s.deliver(client, 1) == 202
+    s.queue.close()

@@ -58,3 +58,12 @@ limits: {{max_comments: {max_comments}}}
 
 def routes(max_comments: int = 30) -> str:
     return ROUTES.format(max_comments=max_comments)
+
+
+# People whose /depthgate command must do nothing: (login, author_association, repository role).
+OUTSIDERS = [
+    ("mallory", "NONE", None),
+    ("first", "FIRST_TIME_CONTRIBUTOR", None),
+    ("reader", "CONTRIBUTOR", "read"),
+    ("triager", "COLLABORATOR", "triage"),
+]

@@ -17,14 +17,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from depthgate.app import commands, replies
 from depthgate.app.errors import AppAuthError
 from depthgate.app.jobs import COMMAND_EVENT, REPLY_EVENT, RERUN_EVENTS
 from depthgate.app.surface import REVIEW_EVENTS, App, Context, JobResult, ReviewJob
-from depthgate.cli.flags import Flags
+from depthgate.cli import talk
+from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.progress import Progress, progress_line
 from depthgate.cli.run import PrTarget, RunResult, review_pr, run_settings
-from depthgate.core.commands import Command
 from depthgate.core.errors import DepthgateError
 from depthgate.core.guidance import skip_reason
 from depthgate.core.handoff import render_markdown
@@ -60,30 +59,39 @@ def register(app: App) -> None:
 
 
 async def reply_job(ctx: Context) -> JobResult:
-    """A reply in a review thread: answered when the thread is depthgate's (app/replies.py)."""
+    """A reply in a review thread: answered when the thread is depthgate's
+    (:func:`depthgate.cli.talk.answer`)."""
     client = _client(ctx, ctx.job.repository, ctx.pull_request()[2])
-    return await replies.answer(ctx, client, time.time())
+    said = await talk.answer(
+        ctx.payload.get("comment") or {},
+        client,
+        ctx.config,
+        ctx.settings.env,
+        bot=ctx.settings.bot_login or ctx.bot_login(),
+        now=time.time(),
+        on_gateway_call=ctx.metrics.gateway_call,
+    )
+    if said.outcome == "answered":
+        ctx.metrics.github_write("reply")
+        return JobResult("success", said.why)
+    log.info("review comment: %s; not answered", said.why)
+    return JobResult("neutral", said.why)
 
 
 async def command_job(ctx: Context) -> JobResult:
-    """A ``/depthgate`` command in a PR comment (:mod:`depthgate.app.commands`)."""
-    found = commands.command_of(ctx)
-    if found is None:
-        return commands.ignored("not a command")
-    parsed, comment_id, login = found
+    """A ``/depthgate`` command in a PR comment (:func:`depthgate.cli.talk.command`)."""
+    comment = ctx.payload.get("comment") or {}
     client = _client(ctx, ctx.job.repository, ctx.pull_request()[2])
-    if not commands.allowed(ctx, client, login):
-        return commands.ignored(f"{login} may not run commands here (write access needed)")
-    client.react(comment_id, "eyes")
+    said = talk.command(comment, client, ctx.config, bot=ctx.settings.bot_login or ctx.bot_login())
+    if said.outcome == "ignored":
+        log.info("comment: %s", said.why)
+        return JobResult("neutral", said.why)
     ctx.metrics.github_write("reaction")
-    reply = commands.reply_text(parsed, client, ctx)
-    if reply is not None:
-        client.create_comment(f"{reply}\n\n{commands.REPLY_MARK}")
+    if said.outcome == "answered":
         ctx.metrics.github_write("comment")
-        return JobResult("success", "answered the command")
-    full = isinstance(parsed, Command) and parsed.full
+        return JobResult("success", said.why)
     head = client.info().head_sha
-    return await _review(ctx, client, _open_check_run(client, ctx, head), head=head, full=full)
+    return await _review(ctx, client, _open_check_run(client, ctx, head), head=head, full=said.full)
 
 
 async def review_job(ctx: Context) -> JobResult:
@@ -267,6 +275,9 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
     if ctx is None or job is None or job.pr_number is None or not job.head_sha:
         return
     client = _client(ctx, job.repository, job.pr_number)
+    # the error may quote GitHub's or the gateway's answer: this server's secrets are redacted
+    # by value, not only by shape
+    md = Escape.of(secret_values(ctx.config, ctx.settings.env))
     try:
         earlier = client.find_check_run(CHECK_NAME, job.head_sha, app_slug=_app_slug(ctx))
         client.finish_check_run(
@@ -277,8 +288,8 @@ def job_failed(ctx: Context | None, job: ReviewJob | None, error: str) -> None:
             {
                 "title": "Review failed",
                 "summary": f"depthgate gave up after {job.attempt} attempts: "
-                f"{Escape().text(error)}\n\nFix the cause, then redeliver the webhook delivery "
-                f"{Escape().code(job.delivery_id)} (or run `depthgate reconcile`).",
+                f"{md.text(error)}\n\nFix the cause, then redeliver the webhook delivery "
+                f"{md.code(job.delivery_id)} (or run `depthgate reconcile`).",
                 "text": "",
             },
         )

@@ -9,7 +9,8 @@ keeps the fast parser and adds, per connection:
 
 * a header cap: more than ``max_header_bytes`` received before the headers are complete, or
   more than ``max_headers`` header lines → ``431`` and the connection is closed (memory per
-  attacker stays at the cap plus one socket read);
+  attacker stays at the cap plus one socket read; a read past the cap whose bytes within the
+  cap hold no end of the head is refused before the parser copies it);
 * a header deadline: the request line and headers complete within ``header_timeout_s`` of the
   connection (or of the first byte after an earlier request) → else ``408`` and closed;
 * a body deadline: the whole body within ``body_timeout_s`` of the headers → else ``408`` and
@@ -30,6 +31,21 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from depthgate.app.settings import ConnectionLimits
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def may_end_head(data: bytes, within: int) -> bool:
+    """Whether a request's head could end within the first ``within`` bytes of ``data``, a read
+    that follows the head's earlier reads: the empty line after the last header (LF LF or LF CR
+    LF, which CR LF CR LF and CR LF LF hold too), or the end of one the read before began. Never
+    false when the head ends there. Searched only up to the last LF there (one ``memrchr``):
+    a 10 MB header's reads hold none past its first lines, and the parser would have copied
+    each whole (up to 256 KB)."""
+    end = data.rfind(b"\n", 0, within) + 1
+    return (
+        data.startswith((b"\n", b"\r\n"))
+        or data.find(b"\n\n", 0, end) >= 0
+        or data.find(b"\n\r\n", 0, end) >= 0
+    )
 
 
 class _Refused(Exception):
@@ -88,9 +104,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
+            room = max(self.limits.max_header_bytes - self._head_bytes, 0)
             self._head_bytes += len(data)
             if self._deadline is None:  # the first byte of a next request on a kept-alive line
                 self._arm(self.limits.header_timeout_s, "request headers")
+            if len(data) > room and not may_end_head(data, room):
+                # the head cannot end within the cap: refused before the parser copies the read
+                # (a 10 MB header sender reconnects at once; parsing its reads was most of what
+                # it cost the server)
+                self._refuse(431, f"request headers over {self.limits.max_header_bytes} bytes")
+                return
         super().data_received(data)
         if self._in_head and self._head_bytes > self.limits.max_header_bytes:
             self._refuse(431, f"request headers over {self.limits.max_header_bytes} bytes")

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from anyio import CapacityLimiter, to_thread
@@ -44,18 +45,73 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_capped(request: Request, cap: int) -> bytes:
+class _Busy(Exception):
+    pass
+
+
+class BodyBudget:
+    """The request-body bytes all connections hold at once (the event loop's thread only: no
+    lock). Each delivery's own cap bounds one body; this bounds a thousand slow ones together,
+    which the connection cap alone let grow to 1,000 x 25 MB."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, n: int) -> None:
+        if self.held + n > self.limit:
+            raise _Busy
+        self.held += n
+
+    def give(self, n: int) -> None:
+        self.held -= n
+
+
+async def _read_capped(request: Request, cap: int, budget: BodyBudget) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
         raise _TooLarge
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise _TooLarge
+            budget.take(len(chunk))
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        budget.give(sum(len(c) for c in chunks))
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    outcome: str
+    status: int
+    error: str
+
+
+async def _read_body(
+    request: Request, cap: int, budget: BodyBudget, delivery: str
+) -> bytes | _Refusal:
+    try:
+        return await _read_capped(request, cap, budget)
+    except ClientDisconnect:  # gone, or cut by the body deadline (app/httpguard.py)
+        log.warning("delivery %s: the client went away before its body was read", delivery)
+        return _Refusal("disconnected", 400, "incomplete body")
+    except _TooLarge:
+        log.warning("delivery %s refused: body over %d bytes", delivery or "?", cap)
+        return _Refusal("too_large", 413, f"body over {cap} bytes")
+    except _Busy:
+        log.warning(
+            "delivery %s refused: %d bytes of request bodies in flight already "
+            "(DEPTHGATE_MAX_BODY_BYTES_IN_FLIGHT); GitHub's redelivery or `depthgate reconcile` "
+            "sends it again",
+            delivery or "?",
+            budget.held,
+        )
+        return _Refusal("busy", 503, "too many request bodies in flight")
 
 
 def _load_payload(body: bytes) -> Any:
@@ -87,6 +143,7 @@ def create_app(
     # every transaction): a few threads waiting for it, not the 40 of the default pool, keep
     # the GIL free for the event loop under load.
     writers = CapacityLimiter(WRITER_THREADS)
+    budget = BodyBudget(settings.connections.max_body_bytes_in_flight)
 
     def answer(outcome: str, status: int, started: float, **body: Any) -> JSONResponse:
         metrics.deliveries.labels(outcome).inc()
@@ -97,14 +154,12 @@ def create_app(
         started = time.monotonic()
         delivery = request.headers.get("x-github-delivery", "")
         event = request.headers.get("x-github-event", "")
-        try:
-            body = await _read_capped(request, cap)
-        except ClientDisconnect:  # gone, or cut by the body deadline (app/httpguard.py)
-            log.warning("delivery %s: the client went away before its body was read", delivery)
-            return answer("disconnected", 400, started, error="incomplete body")
-        except _TooLarge:
-            log.warning("delivery %s refused: body over %d bytes", delivery or "?", cap)
-            return answer("too_large", 413, started, error=f"body over {cap} bytes")
+        body = await _read_body(request, cap, budget, delivery)
+        if isinstance(body, _Refusal):
+            response = answer(body.outcome, body.status, started, error=body.error)
+            if body.status == 503:
+                response.headers["Retry-After"] = "5"
+            return response
         verdict = verify(
             body,
             request.headers.get("x-hub-signature-256"),

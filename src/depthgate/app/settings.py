@@ -78,6 +78,9 @@ class ConnectionLimits:
     header_timeout_s: float = 5.0  # request line and headers, from the first byte
     body_timeout_s: float = 20.0  # the whole body, from the end of the headers
     max_connections: int = 1000  # open at once; more get 503 (uvicorn's limit_concurrency)
+    # request bodies held at once, all connections together: past it a delivery gets 503 (ten
+    # of GitHub's largest fit; a real delivery is tens of KB)
+    max_body_bytes_in_flight: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,12 @@ class AppSettings:
             ),
             max_connections=_int(
                 env, "DEPTHGATE_MAX_CONNECTIONS", ConnectionLimits.max_connections, 1
+            ),
+            max_body_bytes_in_flight=_int(
+                env,
+                "DEPTHGATE_MAX_BODY_BYTES_IN_FLIGHT",
+                ConnectionLimits.max_body_bytes_in_flight,
+                MAX_BODY_BYTES,
             ),
         )
         retry = RetryPolicy(

@@ -12,19 +12,23 @@ see no Actions secrets), a fork PR none at all (a notice: GitHub gives forks no 
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from depthgate.cli import talk
 from depthgate.cli.flags import Flags, secret_values
 from depthgate.cli.ghrun import ACTIONS_BOT, ActionsIO, resolve, run_review
-from depthgate.configfile import load_config, read_repository_config
+from depthgate.configfile import load_config, read_guidelines, read_repository_config
 from depthgate.core.errors import EXIT_OK, EXIT_USAGE, ConfigError, DepthgateError, UsageError
 from depthgate.core.guidance import skip_reason
 from depthgate.core.markdown import Escape
 from depthgate.core.routes import GatewayConfig, LoadedConfig
 from depthgate.github.actions import (
+    Event,
     Kind,
     action_outputs,
     add_mask,
@@ -160,6 +164,12 @@ def _review(
         return smoke()
     if decision.kind is Kind.SKIP:
         return _neutral(actions, out, f"skipped: {decision.reason}")
+    if decision.kind is Kind.COMMAND:
+        return _command(event, loaded, flags=flags, env=env, out=out, err=err, actions=actions)
+    if decision.kind is Kind.REPLY:
+        return _reply(
+            event, loaded, decision.fork, flags=flags, env=env, out=out, err=err, actions=actions
+        )
     pr = event.pull_request
     repo = event.repository.full_name if event.repository else None
     assert pr is not None  # decide() reviews only events with a pull request
@@ -168,7 +178,7 @@ def _review(
     if flags.config is None:
         # read before the secrets are needed: a skipped PR (Dependabot's, which get none) is
         # told so, not failed for a missing key
-        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env)
+        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env, explicit=None)
         for warning in loaded.warnings:
             out.write(annotation("warning", warning, title="depthgate config") + "\n")
     skip = skip_reason(loaded.config.review.skip, pr.facts())
@@ -186,6 +196,10 @@ def _review(
     problem = missing_secret(gw, env, dependabot=env.get("GITHUB_ACTOR") == DEPENDABOT)
     if problem is not None:
         return die(problem, actions, out, err)
+    if flags.config is not None:  # the workflow's config: the base's guideline files only
+        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env, explicit=flags.config)
+        for warning in loaded.warnings:
+            out.write(annotation("warning", warning, title="depthgate config") + "\n")
     temp = Path(env.get("RUNNER_TEMP") or ".")
     cfg = resolve(
         flags,
@@ -209,11 +223,133 @@ def _review(
 
 
 def _base_config(
-    repo: str, number: int, base_sha: str, operator: LoadedConfig, env: Mapping[str, str]
+    repo: str,
+    number: int,
+    base_sha: str,
+    operator: LoadedConfig,
+    env: Mapping[str, str],
+    *,
+    explicit: str | None,
 ) -> LoadedConfig:
-    """The repository's config on the PR's base commit over the operator's: one GitHub read."""
+    """The repository's config on the PR's base commit over the operator's, with the guideline
+    files there: one GitHub read. With the workflow's ``config:`` input that file is the whole
+    config, and only its guideline files are read from the base (none: no read)."""
+    if explicit is not None and not operator.config.review.guidelines:
+        return operator
     with PullRequestClient(repo, number, GitHubSettings.from_env(env)) as client:
+        if explicit is not None:
+            return read_guidelines(client, base_sha, operator)
         return read_repository_config(client, repo, base_sha, operator)
+
+
+def _repository(event: Event, env: Mapping[str, str]) -> str:
+    if event.repository is None:
+        raise UsageError(f"{env.get('GITHUB_EVENT_PATH')}: the event names no repository")
+    return event.repository.full_name
+
+
+def _command(
+    event: Event,
+    operator: LoadedConfig,
+    *,
+    flags: Flags,
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    actions: ActionsIO,
+) -> int:
+    """``issue_comment``: a ``/depthgate`` command (:func:`depthgate.cli.talk.command`). The
+    workflow runs on the default branch with its secrets, whoever wrote the comment: nothing
+    from the PR is run, and only people with write access get more than silence."""
+    repo = _repository(event, env)
+    assert event.issue is not None  # decide() lets commands through only with both
+    number = event.issue.number
+    bot = env.get("DEPTHGATE_BOT_LOGIN") or ACTIONS_BOT
+    with PullRequestClient(repo, number, GitHubSettings.from_env(env)) as client:
+        base = client.info().base_sha
+        loaded = _config_at(client, repo, base, operator, explicit=flags.config, out=out)
+        said = talk.command(event.raw_comment, client, loaded, bot=bot)
+    if said.outcome == "ignored":
+        return _neutral(actions, out, f"not run: {said.why}")
+    if said.outcome == "answered":
+        return _neutral(actions, out, f"PR #{number}: {said.why}")
+    problem = missing_secret(loaded.config.gateway, env, dependabot=False)
+    if problem is not None:
+        return die(problem, actions, out, err)
+    cfg = resolve(
+        flags,
+        loaded,
+        env,
+        command=f"depthgate review (/depthgate review{' --full' if said.full else ''} on "
+        f"{repo}#{number})",
+        bot_login=ACTIONS_BOT,
+        default_handoff=Path(env.get("RUNNER_TEMP") or ".") / "depthgate-handoff.json",
+    )
+    # the workspace, if any, is the default branch's checkout, not the PR's head: no context
+    # is read from it
+    return run_review(repo, number, cfg, out, err, actions=actions, full=said.full)
+
+
+def _reply(
+    event: Event,
+    operator: LoadedConfig,
+    fork: bool,
+    *,
+    flags: Flags,
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+    actions: ActionsIO,
+) -> int:
+    """``pull_request_review_comment``: a reply in one of depthgate's threads gets one answer
+    (:func:`depthgate.cli.talk.answer`); nothing is posted when the gateway fails."""
+    repo = _repository(event, env)
+    pr = event.pull_request
+    assert pr is not None  # decide() lets replies through only with a PR
+    gw = operator.config.gateway
+    if fork and gw.auth != "none" and not env.get(gw.api_key_env):
+        return _neutral(
+            actions,
+            out,
+            f"PR #{pr.number} is from a fork: GitHub gives its workflows no secrets, so a reply "
+            "there is not answered. The depthgate GitHub App answers on fork PRs.",
+        )
+    bot = env.get("DEPTHGATE_BOT_LOGIN") or ACTIONS_BOT
+    with PullRequestClient(repo, pr.number, GitHubSettings.from_env(env)) as client:
+        loaded = _config_at(client, repo, pr.base.sha, operator, explicit=flags.config, out=out)
+        problem = missing_secret(loaded.config.gateway, env, dependabot=False)
+        if problem is not None:
+            return die(problem, actions, out, err)
+        said = asyncio.run(
+            talk.answer(event.raw_comment, client, loaded, env, bot=bot, now=time.time())
+        )
+    if said.outcome == "failed":
+        out.write(annotation("warning", said.why, title="depthgate reply") + "\n")
+        append_summary(actions.summary_path, f"## depthgate\n\n{Escape().text(said.why)}\n")
+        write_outputs(actions.output_path, action_outputs())
+        return EXIT_OK
+    return _neutral(actions, out, said.why)
+
+
+def _config_at(
+    client: PullRequestClient,
+    repo: str,
+    rev: str,
+    operator: LoadedConfig,
+    *,
+    explicit: str | None,
+    out: TextIO,
+) -> LoadedConfig:
+    """The config at the PR's base (as for a review: :func:`_base_config`), its warnings
+    annotated."""
+    if explicit is not None:
+        wanted = operator.config.review.guidelines
+        loaded = read_guidelines(client, rev, operator) if wanted else operator
+    else:
+        loaded = read_repository_config(client, repo, rev, operator)
+    for warning in loaded.warnings:
+        out.write(annotation("warning", warning, title="depthgate config") + "\n")
+    return loaded
 
 
 def _neutral(actions: ActionsIO, out: TextIO, message: str) -> int:

@@ -81,9 +81,11 @@ def run_review(
     actions: ActionsIO | None = None,
     fork: bool = False,
     checkout: Path | None = None,
+    full: bool = False,
 ) -> int:
     """``checkout``: the Actions workspace, read for the code around the change where it holds
-    the PR's head blobs (otherwise that code is read from GitHub)."""
+    the PR's head blobs (otherwise that code is read from GitHub). ``full``: every hunk again
+    (``/depthgate review --full``)."""
     ref = f"{repo}#{number}"
     with PullRequestClient(repo, number, cfg.github) as client:
         trusted = cfg.bot_login or client.viewer_login()
@@ -98,6 +100,7 @@ def run_review(
             dry_run=cfg.dry_run,
             trusted_authors=frozenset({trusted}) if trusted else None,
             fork=fork,
+            full=full,
             sources=source_port(client, cfg.run.loaded.config.limits, checkout=checkout),
         )
         if actions is None:

@@ -19,6 +19,8 @@ from pathlib import Path
 from depthgate.core.diff import Diff, FileDiff, FileKind, FileStatus
 from depthgate.core.errors import InputError
 from depthgate.core.source import (
+    Blob,
+    BlobRequest,
     Side,
     SourceBuilder,
     SourceCaps,
@@ -69,6 +71,29 @@ def repo_sources(diff: Diff, repo: str, *, base: str | None, caps: SourceCaps) -
         if f.path not in out.failed:
             _new_side(out, f, root, objects)
     return out.build()
+
+
+class GitBlobReader:
+    """The :class:`~depthgate.core.ports.BlobReader` port over a local repository: files as
+    ``REV:PATH`` (or by object id), in one ``git cat-file`` pair for the whole read."""
+
+    def __init__(self, repo: str) -> None:
+        self.root = Path(repo)
+
+    def read_blobs(self, requests: Sequence[BlobRequest], *, max_bytes: int) -> dict[str, Blob]:
+        names = {r.key: r.oid or f"{r.rev}:{r.path}" for r in requests}
+        objects = _cat_file(self.root, list(dict.fromkeys(names.values())), max_bytes)
+        out: dict[str, Blob] = {}
+        for key, name in names.items():
+            obj = objects.get(name, _Object(None, "not found"))
+            if obj.data is None:
+                out[key] = Blob(None, problem=obj.problem)
+                continue
+            try:
+                out[key] = Blob(obj.data.decode("utf-8"), size=len(obj.data))
+            except UnicodeDecodeError:
+                out[key] = Blob(None, size=len(obj.data), problem="not UTF-8 text")
+        return out
 
 
 def _old_side(

@@ -20,11 +20,16 @@ from depthgate import __version__
 from depthgate.app.cli import COMMANDS as APP_COMMANDS
 from depthgate.app.cli import add_app_parsers, run_app_command
 from depthgate.cli.flags import Flags, secret_values
-from depthgate.cli.gitsource import repo_sources
+from depthgate.cli.gitsource import GitBlobReader, repo_sources
 from depthgate.cli.instructions import render_block, sync
 from depthgate.cli.progress import to_stream
 from depthgate.cli.run import result_document, review_diff, run_settings
-from depthgate.configfile import find_config, layer_repository_config, load_config
+from depthgate.configfile import (
+    find_config,
+    layer_repository_config,
+    load_config,
+    read_guidelines,
+)
 from depthgate.core.diff import Diff, parse_diff
 from depthgate.core.errors import (
     EXIT_FINDINGS,
@@ -60,8 +65,9 @@ def _source_flags(parser: argparse.ArgumentParser) -> None:
         "--repo",
         metavar="DIR",
         help="the git repository the diff was made in: the code around each hunk comes from its "
-        "work tree (new side) and its objects (old side, by the diff's index lines); without "
-        "it, the review sees the diff only",
+        "work tree (new side) and its objects (old side, by the diff's index lines), and the "
+        "guideline files (review.guidelines) from --base, else HEAD; without it, the review sees "
+        "the diff only",
     )
     parser.add_argument(
         "--base",
@@ -249,10 +255,23 @@ def local_sources(
     return sources
 
 
+def local_guidelines(
+    loaded: LoadedConfig, repo: str | None, base: str | None, err: TextIO
+) -> LoadedConfig:
+    """``--repo DIR``: the guideline files (review.guidelines) at ``--base`` (else HEAD)."""
+    if repo is None:
+        return loaded
+    with_files = read_guidelines(GitBlobReader(repo), base or "HEAD", loaded)
+    for note in with_files.warnings[len(loaded.warnings) :]:
+        err.write(f"depthgate: warning: {note}\n")
+    return with_files
+
+
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     loaded = load_config(args.config)
     diff = read_diff(args.diff, stdin)
     sources = local_sources(diff, loaded, args.repo, args.base, err)
+    loaded = local_guidelines(loaded, args.repo, args.base, err)
     plan = build_plan(diff, loaded, sources=sources)
     # the plan shows the diff's paths and hunk headers: no credential shape leaves with them
     if args.format == "json":
@@ -330,6 +349,7 @@ def review_local_diff(
         err.write(f"depthgate: {EMPTY_DIFF}\n")
     settings = run_settings(flags, loaded, env, command=f"depthgate review --dry-run --diff {path}")
     sources = local_sources(diff, loaded, repo[0], repo[1], err)
+    loaded = local_guidelines(loaded, repo[0], repo[1], err)
     plan = build_plan(diff, loaded, sources=sources)
     result = asyncio.run(review_diff(plan, settings, progress=to_stream(err)))
     if result.handoff is not None:

@@ -21,9 +21,13 @@ Pure: the trees come from :class:`~depthgate.core.syntax.CodeIndex`.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import ahocorasick
 
 from depthgate.core.diff import Hunk, Line, LineKind
 from depthgate.core.languages import Language
@@ -126,6 +130,11 @@ class SinkCatalogue:
         self._patterns: dict[Language, re.Pattern[str]] = {}
         self._joinless: set[Language] = set()
         self._by_callee: dict[Language, dict[str, list[_CompiledSink]]] = {}
+        self._names: dict[Language, ahocorasick.Automaton | None] = {}
+        self._with_nodes = {
+            lang: [r for r in compiled_rules if r.nodes]
+            for lang, compiled_rules in self._by_lang.items()
+        }
         for lang, compiled_rules in self._by_lang.items():
             parts = [
                 f"(?P<r{i}>{r.regex.pattern})"
@@ -137,12 +146,19 @@ class SinkCatalogue:
                     self._patterns[lang] = re.compile("|".join(parts))
             except re.error:  # a back-reference renumbered by the join: no joined expression
                 self._joinless.add(lang)
+        self._literals = {
+            lang: _literal_automaton([r.regex for r in compiled_rules if r.regex is not None])
+            for lang, compiled_rules in self._by_lang.items()
+        }
 
     def for_language(self, language: Language) -> list[_CompiledSink]:
         return self._by_lang.get(language, [])
 
     def for_callee(self, language: Language, name: str) -> list[_CompiledSink]:
         """The rules that may match a call of ``name`` (its last name): one dict lookup a call."""
+        return self._callees(language).get(name, [])
+
+    def _callees(self, language: Language) -> dict[str, list[_CompiledSink]]:
         if language not in self._by_callee:
             index: dict[str, list[_CompiledSink]] = {}
             for r in self.for_language(language):
@@ -150,7 +166,40 @@ class SinkCatalogue:
                     if r not in index.setdefault(key, []):
                         index[key].append(r)
             self._by_callee[language] = index
-        return self._by_callee[language].get(name, [])
+        return self._by_callee[language]
+
+    def may_call(self, language: Language, text: str) -> bool:
+        """False only when no callee name of the language's call rules occurs in ``text`` as a
+        word of its own: then no call on those lines can be a sink (a callee is a name token on
+        its own line, and a name token never has a letter or ``_`` just before it, nor a letter,
+        digit or ``_`` just after), and the parser need not be asked for the calls. One
+        Aho-Corasick pass, stopping at the first such occurrence."""
+        if language not in self._names:
+            self._names[language] = _name_automaton(self._callees(language))
+        automaton = self._names[language]
+        if automaton is None:  # no names: no call is a sink; unusable names: always ask
+            return bool(self._callees(language))
+        for end, name in automaton.iter(text):
+            start = end - len(name) + 1
+            if (start == 0 or text[start - 1] not in _LEFT) and (
+                end + 1 == len(text) or text[end + 1] not in _RIGHT
+            ):
+                return True
+        return False
+
+    def may_match(self, language: Language, text: str) -> bool:
+        """False only when none of the language's patterns can match anywhere in ``text``: every
+        match of each pattern contains one of the pattern's necessary literals (see
+        :func:`necessary_literals`), and none of them occurs in the text. True whenever that
+        cannot be told (a pattern without such literals, text that is not ASCII)."""
+        automaton = self._literals.get(language)
+        if automaton is None or not text.isascii():
+            return True
+        return next(automaton.iter(text.lower()), None) is not None
+
+    def with_nodes(self, language: Language) -> list[_CompiledSink]:
+        """The language's rules that name tree-sitter node types, in catalogue order."""
+        return self._with_nodes.get(language, [])
 
     def patterns(self, language: Language) -> re.Pattern[str] | None:
         return self._patterns.get(language)
@@ -158,6 +207,113 @@ class SinkCatalogue:
     @property
     def joinless(self) -> set[Language]:
         return self._joinless
+
+
+# What may not touch a name token (ASCII: any other character counts as a boundary, which can only
+# make ``may_call`` say yes more often).
+_LEFT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_RIGHT = _LEFT | frozenset("0123456789")
+
+
+def _name_automaton(names: Iterable[str]) -> ahocorasick.Automaton | None:
+    """An automaton of callee names; None without names or with one that text search cannot
+    stand for (empty, or a decoding's replacement character, which the source text lacks)."""
+    words = sorted(set(names))
+    if not words or any(not w or "\ufffd" in w for w in words):
+        return None
+    automaton = ahocorasick.Automaton()
+    for w in words:
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    return automaton
+
+
+def _literal_automaton(patterns: list[re.Pattern[str]]) -> ahocorasick.Automaton | None:
+    """One automaton of the lower-cased necessary literals of all ``patterns``; None when a
+    pattern has none that are ASCII (then no text can be ruled out)."""
+    words: set[str] = set()
+    for rx in patterns:
+        found = necessary_literals(rx)
+        if not found or not all(w.isascii() for w in found):
+            return None
+        words |= {w.lower() for w in found}
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for w in sorted(words):
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    return automaton
+
+
+def necessary_literals(rx: re.Pattern[str]) -> frozenset[str] | None:
+    """Strings one of which every match of ``rx`` contains (as written, or in another case when
+    the pattern ignores case), or None when there are none to be had.
+
+    Read from the parsed pattern: a run of literal characters is one string; a group, an atomic
+    group or a repeat of at least once needs what its body needs; an alternation needs one of
+    what each branch needs; a character class of a few literal characters needs one of them; of
+    the parts of a sequence, the one with the longest such strings stands for the sequence.
+    Anything else (anchors, look-arounds, other classes, back-references) needs nothing. The
+    parser is Python's own (``re._parser``); should it ever read differently, nothing is
+    ruled out."""
+    if _RE_PARSER is None:
+        return None
+    try:
+        return _needed(_RE_PARSER.parse(rx.pattern, rx.flags))
+    except Exception:  # noqa: BLE001 - a private parser that changed: no prefilter, never wrong
+        return None
+
+
+def _re_parser() -> Any:
+    try:
+        return importlib.import_module("re._parser")
+    except ImportError:  # a Python without it: every pattern is searched
+        return None
+
+
+_RE_PARSER: Any = _re_parser()
+_SMALL_CLASS = 8  # a class of up to this many literal characters needs one of them
+
+
+def _needed(seq: Any) -> frozenset[str] | None:
+    """Necessary strings of a parsed sequence (see :func:`necessary_literals`)."""
+    best: frozenset[str] | None = None
+    run: list[str] = []
+
+    def better(found: frozenset[str] | None) -> None:
+        nonlocal best
+        if found and (best is None or _strength(found) > _strength(best)):
+            best = found
+
+    for op, av in seq:
+        name = op.name
+        if name == "LITERAL":
+            run.append(chr(av))
+            continue
+        if run:
+            better(frozenset({"".join(run)}))
+            run = []
+        if name == "SUBPATTERN":
+            better(_needed(av[3]))
+        elif name == "ATOMIC_GROUP":
+            better(_needed(av))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if av[0] >= 1:
+                better(_needed(av[2]))
+        elif name == "BRANCH":
+            alts = [_needed(alt) for alt in av[1]]
+            if all(alts):
+                better(frozenset().union(*(a for a in alts if a)))
+        elif name == "IN" and len(av) <= _SMALL_CLASS and all(o.name == "LITERAL" for o, _ in av):
+            better(frozenset(chr(c) for _, c in av))
+    if run:
+        better(frozenset({"".join(run)}))
+    return best
+
+
+def _strength(found: frozenset[str]) -> tuple[int, int]:
+    return (min(map(len, found)), -len(found))
 
 
 def _first_pattern(
@@ -295,9 +451,9 @@ def _file_line(ln: Line) -> int:
 def scope_of(loc: Located, line: int, side: Side, hunk: Hunk) -> Scope:
     """The innermost function or method around ``line``; else the top-level statement; else the
     hunk's own lines on that side."""
-    for d in loc.enclosing(line):
-        if d.kind != "class":
-            return _scope(d, loc, side)
+    d = loc.innermost_function(line)
+    if d is not None:
+        return _scope(d, loc, side)
     # In a fragment the top level is only the hunk's: one scope for all of it.
     span = loc.tree.statement_span(line - loc.offset) if loc.whole else None
     if span is not None and span[1] - span[0] < _SCOPE_CAP:
@@ -375,16 +531,18 @@ class SinkFinder:
             return
         tree, off = loc.tree, loc.offset
         regex_rule = next((r for r in rules if r.kind == "regex"), None)
-        for call in tree.calls_in(start, end):
+        text = "\n".join(tree.line_text(n) for n in range(start, end + 1))
+        calls = tree.calls_in(start, end) if self.catalogue.may_call(language, text) else ()
+        for call in calls:
             candidates = self.catalogue.for_callee(language, call.name)
             if regex_rule is not None and call.name in _REGEX_METHODS and "." in call.text:
                 receiver = _normal(call.text).rsplit(".", 1)[0].removeprefix("self.")
                 if receiver in self.compiled_regexes(tree, language):
                     yield _call_hit(regex_rule, tree, call, off)
                     continue
-            text = _normal(call.text) if candidates else ""
+            written = _normal(call.text) if candidates else ""
             for rule in candidates:
-                if rule.matches_call(call.name, text):
+                if rule.matches_call(call.name, written):
                     last = min(max(call.end, call.line), call.line + _SINK_SPAN_CAP)
                     names = _names(tree, call.line, last) - set(re.findall(r"[\w$]+", call.text))
                     yield SinkHit(
@@ -397,9 +555,10 @@ class SinkFinder:
                     )
                     break
         joined = self.catalogue.patterns(language)
-        if joined is not None:
+        if not self.catalogue.may_match(language, text):
+            pass  # no pattern can match these lines: nothing to search
+        elif joined is not None:
             # one search over the scope's text, not one per line
-            text = "\n".join(tree.line_text(n) for n in range(start, end + 1))
             seen: set[int] = set()
             for m in joined.finditer(text):
                 n = start + text.count("\n", 0, m.start())
@@ -413,7 +572,7 @@ class SinkFinder:
                 found = _first_pattern(None, rules, tree.line_text(n))
                 if found is not None and tree.is_code_line(n):
                     yield _pattern_hit_of(found[0], tree, n, off, found[1])
-        for rule in rules:
+        for rule in self.catalogue.with_nodes(language):
             for n in tree.node_lines(rule.nodes, start, end):
                 yield SinkHit(
                     rule.kind,

@@ -24,8 +24,9 @@ from pydantic import ValidationError
 
 from depthgate.core import jsonbound
 from depthgate.core.context import render_blocks
+from depthgate.core.hunktext import render_hunk
 from depthgate.core.models import Finding, Message
-from depthgate.core.pack import Task, render_hunk
+from depthgate.core.pack import Task
 from depthgate.core.prompting import (
     PullRequestText,
     prompt_text,
@@ -61,6 +62,8 @@ def build_messages(
     parts: list[str] = []
     if pr_text:
         parts.append(pr_text)
+    if task.guidance_text:
+        parts.append(task.guidance_text)
     parts.append(
         "Hunks under review (R<n> = line n of the new file, L<n> = line n of the old file; "
         "only these lines can carry a finding):\n"

@@ -14,29 +14,25 @@ Per-PR limits (``limits.max_hunks``, ``limits.max_tokens_per_alias``) drop work 
 -- context first, then fast, then logic, deep last -- and every dropped hunk is listed with its
 reason. Task ids and order are deterministic.
 
-Token estimate
---------------
-No tokenizer is downloaded or shipped. A hunk is shown to the model as its header and one line
-per diff line, ``R12 +text`` (side, number, sign, text: see :func:`render_hunk`), and its size is
-estimated as ``ceil(UTF-8 bytes of header and texts / 2.5) + 4 tokens a line``, high-entropy
-runs (hashes, base64) at 1.4 bytes a token. ``bench/token_estimate.py`` measures this against
-exact o200k_base and cl100k_base counts, per hunk and per whole task (figures in the README);
-``limits.prompt_overhead_tokens`` is the margin that absorbs the rare under-estimate. Prose
-tokenizes better than code, so English text is over-estimated more.
+The hunks' text and token estimate are :mod:`depthgate.core.hunktext`'s. No tokenizer is
+downloaded or shipped; ``bench/token_estimate.py`` measures the estimate against exact o200k_base
+and cl100k_base counts, per hunk and per whole task (figures in the README);
+``limits.prompt_overhead_tokens`` is the margin that absorbs the rare under-estimate.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from depthgate.core.classify import Classification, HunkDecision
 from depthgate.core.context import ContextBlock, ContextBuilder, Site
-from depthgate.core.diff import Hunk, Line, LineKind
+from depthgate.core.diff import Hunk
+from depthgate.core.guidance import Guidance, guidance_section, instructions_for
+from depthgate.core.hunktext import hunk_tokens, split_hunk
 from depthgate.core.prompting import (
     PullRequestText,
-    dense_extra,
+    cap_text,
     estimate,
     fixed_tokens,
     shown_pr_text,
@@ -44,50 +40,9 @@ from depthgate.core.prompting import (
 from depthgate.core.routes import RoutesConfig, Tier
 from depthgate.core.syntax import CodeIndex
 
-BYTES_PER_TOKEN = 2.5
-TOKENS_PER_LINE = 4  # the "R12 +" prefix and the newline
 _PRIORITY = {Tier.DEEP: 0, Tier.LOGIC: 1, Tier.FAST: 2}
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text.encode("utf-8", "replace")) / BYTES_PER_TOKEN)
-
-
-def _utf8_len(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
-
-
-def _line_tokens(line: Line) -> float:
-    return (_utf8_len(line.text) + 1) / BYTES_PER_TOKEN + TOKENS_PER_LINE + dense_extra(line.text)
-
-
-def hunk_tokens(hunk: Hunk) -> int:
-    text = "\n".join(line.text for line in hunk.lines)
-    size = _utf8_len(hunk.path) + 1 + _utf8_len(hunk.header) + 1 + _utf8_len(text)
-    dense = dense_extra(text)
-    return math.ceil(size / BYTES_PER_TOKEN + dense) + TOKENS_PER_LINE * len(hunk.lines)
-
-
-def render_line(line: Line) -> str:
-    """One diff line as the model sees it: ``R12 +added``, ``R13  context``, ``L7 -deleted``.
-
-    The side and number are exactly what a finding must quote back to be placed.
-    """
-    if line.kind is LineKind.DELETED:
-        return f"L{line.old_no} -{line.text}"
-    sign = "+" if line.kind is LineKind.ADDED else " "
-    return f"R{line.new_no} {sign}{line.text}"
-
-
-def render_hunk(hunk: Hunk, site: Site | None = None) -> str:
-    """The hunk with its header; with a ``site``, git's ``@@`` section text (which is sometimes
-    the wrong function) gives way to the language and the real enclosing definition."""
-    if site is None:
-        head = f"{hunk.path} {hunk.header}"
-    else:
-        numbers = f"@@ -{hunk.old_start},{hunk.old_lines} +{hunk.new_start},{hunk.new_lines} @@"
-        head = f"{hunk.path} {numbers} [{site.describe()}]"
-    return "\n".join([head, *map(render_line, hunk.lines)]) + "\n"
+# The team's guidance takes at most this share of an alias's input window: the rest is the code's.
+GUIDANCE_SHARE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +70,10 @@ class Task:
     est_input_tokens: int
     blocks: tuple[ContextBlock, ...] = ()  # the code around the hunks (C lines)
     pr_text: str = ""  # the PR section exactly as sent ("" for fast)
-    fixed_tokens: int = 0  # system prompt, schema, framing and PR text
+    fixed_tokens: int = 0  # system prompt, schema, framing, PR text and team guidance
     cut: tuple[str, ...] = ()  # what was left out of the context, and why
+    guidance_text: str = ""  # the team guidance exactly as sent ("" for fast)
+    guidance: tuple[str, ...] = ()  # where it came from: review.instructions, AGENTS.md, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +96,12 @@ def pack(
     *,
     index: CodeIndex | None = None,
     pr: PullRequestText | None = None,
+    guidelines: Sequence[Guidance] = (),
 ) -> Packing:
     """``index``: the PR's parsed code (the plan's), for the context each tier carries; ``pr``:
-    the PR's title and description, counted where they are sent (logic and deep)."""
+    the PR's title and description, and ``guidelines`` the repository's guideline files with
+    ``review.instructions`` (:mod:`depthgate.core.guidance`), counted where they are sent
+    (logic and deep)."""
     limits = config.limits
     dropped: list[Dropped] = []
     reviewable = [d for d in classification.decisions if d.tier is not None]
@@ -162,10 +122,11 @@ def pack(
     # Context candidates: hunks of files that are not skipped (whole-file skips add only noise).
     context_pool = _Pool.of([d.hunk for d in classification.decisions if d.skip is None])
     builder = _builder(classification, config, index, kept)
+    team = _Team(config, guidelines, [d.hunk.path for d in kept])
 
     drafts: list[_Draft] = []
     for tier in (Tier.DEEP, Tier.LOGIC, Tier.FAST):
-        frame = _Frame.of(tier, config, pr)
+        frame = _Frame.of(tier, config, pr, team)
         items: list[TaskHunk] = []
         for d in (d for d in kept if d.tier is tier):
             parts, problem = _split(d, frame.budget - frame.pool_budget, builder)
@@ -186,11 +147,13 @@ def pack_escalated(
     *,
     index: CodeIndex | None = None,
     pr: PullRequestText | None = None,
+    guidelines: Sequence[Guidance] = (),
 ) -> Packing:
     """Deep tasks for hunks a cheaper alias escalated at review time: packed like planned deep
     work (bundled across files, deep context), ids ``escalated-NNN``, within what the deep
     alias's PR budget has left after the planned tasks."""
-    frame = _Frame.of(Tier.DEEP, config, pr)
+    team = _Team(config, guidelines, [d.hunk.path for d in decisions])
+    frame = _Frame.of(Tier.DEEP, config, pr, team)
     pool = _Pool.of([d.hunk for d in classification.decisions if d.skip is None])
     builder = _builder(classification, config, index, decisions)
     dropped: list[Dropped] = []
@@ -224,6 +187,29 @@ def _builder(
     )
 
 
+class _Team:
+    """The team's guidance for logic and deep tasks: each task shows what applies to its own
+    paths; every task's budget holds room for the most any task of the PR could show."""
+
+    def __init__(self, config: RoutesConfig, files: Sequence[Guidance], paths: Sequence[str]):
+        self.review, self.files = config.review, tuple(files)
+        self.reserve = estimate(guidance_section(self.review, self.files, dict.fromkeys(paths)))
+
+    def text(self, tier: Tier, paths: Iterable[str], cap: int) -> tuple[str, tuple[str, ...]]:
+        """The section a task of ``tier`` reviewing ``paths`` shows (cut to ``cap`` tokens),
+        and its sources."""
+        if tier is Tier.FAST:
+            return "", ()
+        wanted = list(dict.fromkeys(paths))
+        sources = [g.source for g in instructions_for(self.review, wanted)]
+        sources += [g.source for g in self.files]
+        text = guidance_section(self.review, self.files, wanted)
+        if text and estimate(text) > cap:
+            note = "\n[... the team guidance was cut to fit this alias's input window]\n"
+            text = cap_text(text, max(cap - estimate(note), 0))[0] + note
+        return text, tuple(sources)
+
+
 @dataclass(frozen=True)
 class _Frame:
     """One tier's budget: what its alias takes in, less what every task of it sends anyway."""
@@ -232,11 +218,15 @@ class _Frame:
     alias: str
     budget: int  # for hunks and context
     pool_budget: int  # of which: other hunks of the PR
-    fixed: int  # system prompt, schema, framing, PR text
+    fixed: int  # system prompt, schema, framing, PR text (the guidance is each task's own)
     pr_text: str
+    team: _Team
+    guidance_cap: int  # tokens: at most GUIDANCE_SHARE of the alias's window
 
     @classmethod
-    def of(cls, tier: Tier, config: RoutesConfig, pr: PullRequestText | None) -> _Frame:
+    def of(
+        cls, tier: Tier, config: RoutesConfig, pr: PullRequestText | None, team: _Team
+    ) -> _Frame:
         limits = config.limits
         alias = config.tiers.alias(tier)
         window = config.routes[alias].max_input_tokens
@@ -246,7 +236,9 @@ class _Frame:
         )
         pr_text = shown_pr_text(pr, tier=tier.value, body_tokens=limits.pr_body_tokens)
         fixed = fixed_tokens(tier.value, escalate=escalates) + (estimate(pr_text) if pr_text else 0)
-        budget = max(window - limits.prompt_overhead_tokens - fixed, 0)
+        cap = int(window * GUIDANCE_SHARE)
+        reserve = min(team.reserve, cap) if tier is not Tier.FAST else 0
+        budget = max(window - limits.prompt_overhead_tokens - fixed - reserve, 0)
         if tier is Tier.DEEP:
             wanted = int(window * limits.deep_context_share)
             if limits.deep_context_tokens is not None:
@@ -255,7 +247,7 @@ class _Frame:
             wanted = limits.logic_context_tokens
         else:
             wanted = 0
-        return cls(tier, alias, budget, min(wanted, budget // 2), fixed, pr_text)
+        return cls(tier, alias, budget, min(wanted, budget // 2), fixed, pr_text, team, cap)
 
 
 def _drafts(
@@ -268,7 +260,10 @@ def _drafts(
         pool_room = min(frame.pool_budget, frame.budget - used)
         context, truncated = _context(frame.tier, batch, pool, pool_room)
         draft = _Draft(frame.alias, frame.tier, batch, context, truncated, blocks, cut)
-        draft.fixed, draft.pr_text = frame.fixed, frame.pr_text
+        paths = (th.hunk.path for th in batch)
+        guidance, sources = frame.team.text(frame.tier, paths, frame.guidance_cap)
+        draft.pr_text, draft.guidance_text, draft.guidance = frame.pr_text, guidance, sources
+        draft.fixed = frame.fixed + (estimate(guidance) if guidance else 0)
         out.append(draft)
     return out
 
@@ -289,6 +284,8 @@ class _Draft:
     cut: list[str]
     fixed: int = 0
     pr_text: str = ""
+    guidance_text: str = ""
+    guidance: tuple[str, ...] = ()
 
     def tokens(self, overhead: int) -> int:
         return (
@@ -307,50 +304,13 @@ def _split(
     tokens = hunk_tokens(d.hunk) + _site_tokens(site)
     if tokens <= budget:
         return [TaskHunk(d, d.hunk, None, tokens, site)], None
-    groups: list[list[Line]] = [[]]
-    size = 0.0
-    # what hunk_tokens() will charge each part, less the rounding up it adds at the end
-    limit = (
-        budget
-        - _site_tokens(site)
-        - (_utf8_len(d.hunk.path) + _utf8_len(d.hunk.header) + 2) / BYTES_PER_TOKEN
-        - 1
-    )
-    for line in d.hunk.lines:
-        cost = _line_tokens(line)
-        if cost > limit:
-            return [], (
-                f"a line of {_utf8_len(line.text)} bytes does not fit the alias's input budget "
-                f"of {budget} tokens"
-            )
-        if size + cost > limit and groups[-1]:
-            groups.append([])
-            size = 0.0
-        groups[-1].append(line)
-        size += cost
-    parts = []
-    old_cursor, new_cursor = d.hunk.old_start, d.hunk.new_start
-    for n, lines in enumerate(groups, 1):
-        old_n = sum(1 for ln in lines if ln.old_no is not None)
-        new_n = sum(1 for ln in lines if ln.new_no is not None)
-        part = Hunk(
-            path=d.hunk.path,
-            index=d.hunk.index,
-            old_start=next((ln.old_no for ln in lines if ln.old_no is not None), old_cursor),
-            old_lines=old_n,
-            new_start=next((ln.new_no for ln in lines if ln.new_no is not None), new_cursor),
-            new_lines=new_n,
-            section=d.hunk.section,
-            lines=tuple(lines),
-            old_missing_newline=d.hunk.old_missing_newline and n == len(groups),
-            new_missing_newline=d.hunk.new_missing_newline and n == len(groups),
-        )
-        old_cursor += old_n
-        new_cursor += new_n
-        parts.append(
-            TaskHunk(d, part, (n, len(groups)), hunk_tokens(part) + _site_tokens(site), site)
-        )
-    return parts, None
+    parts, problem = split_hunk(d.hunk, budget, reserved=_site_tokens(site))
+    if problem is not None:
+        return [], problem
+    return [
+        TaskHunk(d, part, (n, len(parts)), hunk_tokens(part) + _site_tokens(site), site)
+        for n, part in enumerate(parts, 1)
+    ], None
 
 
 def _site_tokens(site: Site) -> int:
@@ -491,6 +451,8 @@ def _apply_alias_budgets(
                 est_input_tokens=draft.tokens(limits.prompt_overhead_tokens),
                 blocks=tuple(draft.blocks),
                 pr_text=draft.pr_text,
+                guidance_text=draft.guidance_text,
+                guidance=draft.guidance,
                 fixed_tokens=draft.fixed,
                 cut=tuple(dict.fromkeys(draft.cut)),
             )

@@ -234,6 +234,7 @@ async def _escalate(
         plan.tasks,
         index=plan.index,
         pr=plan.pr or options.pr,
+        guidelines=plan.config.guidelines,
     )
     new = list(
         await asyncio.gather(*(_run_task(t, plan, gateway, options, stop) for t in packing.tasks))
@@ -549,9 +550,11 @@ def _comment(
         # `a < b` stays `a < b` in the suggestion GitHub applies.
         fence = "`" * max(3, _longest_backtick_run(finding.suggestion) + 1)
         parts += ["", f"{fence}suggestion", finding.suggestion.rstrip("\n"), fence]
-    # the model name is the gateway's word: a "www." or "@" in it would be a link or a mention
+    # the model name is the gateway's word: a "www." or "@" in it would be a link or a mention,
+    # and a secret in it is redacted like the model's own words
+    escape = Escape.of(options.sanitize.secrets)
     footer = "\n\n<sub>depthgate · " + " · ".join(
-        Escape().text(_MODEL_CHARS.sub("", x)[:100])
+        escape.text(_MODEL_CHARS.sub("", x)[:100])
         for x in (prov.tier, prov.alias, prov.model or "")
         if x
     )

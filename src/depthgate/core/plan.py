@@ -69,7 +69,7 @@ def build_plan(
     classification = classifier.classify(diff, index=index)
     if reviewed:
         classification = _skip_reviewed(classification, frozenset(reviewed), reviewed_at)
-    packing = pack(classification, loaded.config, index=index, pr=pr)
+    packing = pack(classification, loaded.config, index=index, pr=pr, guidelines=loaded.guidelines)
     return Plan(diff, classification, packing, loaded, index, pr)
 
 
@@ -174,6 +174,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "context_cut": list(t.cut),
             "context_truncated": t.context_truncated,
             "fixed_tokens": t.fixed_tokens,
+            "guidance": list(t.guidance),
             "est_input_tokens": t.est_input_tokens,
         }
         for t in plan.tasks
@@ -356,7 +357,10 @@ def _code_context(t: Task) -> list[str]:
     """Where each hunk sits, what every task sends anyway, and the code shown around it."""
     out = [f"      {th.hunk.path}: {th.site.describe()}" for th in t.hunks if th.site is not None]
     pr = ", PR title and description" if t.pr_text else ""
-    out.append(f"      fixed: ~{t.fixed_tokens:,} tokens (instructions, schema{pr})")
+    team = ", team guidance" if t.guidance_text else ""
+    out.append(f"      fixed: ~{t.fixed_tokens:,} tokens (instructions, schema{pr}{team})")
+    if t.guidance:
+        out.append(f"      guidance: {', '.join(t.guidance)}")
     for b in t.blocks:
         side = ", old side" if b.side == "old" else ""
         out.append(

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from depthgate.core.diff import Hunk, parse_github_files
 from depthgate.core.findings import AnswerError, prompt_text
 from depthgate.core.models import Message
 
@@ -66,6 +67,27 @@ class ReplyRequest:
     comment: str  # depthgate's comment, without its footer
     thread: tuple[ThreadMessage, ...]  # the replies so far, oldest first, the newest last
     context: str = ""  # code around the hunk, when the surface has it
+
+
+_HEADER = re.compile(r"^@@ -(?P<old>\d+)(?:,\d+)? \+(?P<new>\d+)(?:,\d+)? @@(?P<section>.*)$")
+
+
+def hunk_of(path: str, diff_hunk: str) -> Hunk | None:
+    """GitHub's ``diff_hunk`` of a review comment as a :class:`Hunk`, or None when it is not one.
+
+    GitHub cuts ``diff_hunk`` at the commented line, so its header's line counts overstate what
+    it holds; the counts are taken from the lines themselves."""
+    lines = diff_hunk.replace("\r\n", "\n").split("\n")
+    m = _HEADER.match(lines[0]) if lines else None
+    if m is None:
+        return None
+    body = [ln for ln in lines[1:] if ln[:1] in (" ", "+", "-")]
+    old = sum(1 for ln in body if ln[0] != "+")
+    new = sum(1 for ln in body if ln[0] != "-")
+    header = f"@@ -{m['old']},{old} +{m['new']},{new} @@{m['section']}"
+    patch = "\n".join([header, *body])
+    diff = parse_github_files([{"filename": path, "status": "modified", "patch": patch}])
+    return next(iter(diff.hunks), None)
 
 
 def reply_schema() -> dict[str, Any]:

@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from depthgate.core.errors import ConfigError
-from depthgate.core.guidance import ReviewGuidance
+from depthgate.core.guidance import Guidance, ReviewGuidance
 from depthgate.core.languages import Language
 from depthgate.core.secretscan import find_secret_shape
 from depthgate.core.yamlsafe import load_yaml
@@ -365,6 +365,9 @@ class LoadedConfig:
     # what a repository's config set that was not used (depthgate.core.repoconfig): shown in the
     # summary, the check run, annotations and on stderr
     warnings: tuple[str, ...] = ()
+    # the repository's guideline files (review.guidelines) as read from the commit the config
+    # came from, capped and without depthgate's routing block: logic and deep tasks carry them
+    guidelines: tuple[Guidance, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------

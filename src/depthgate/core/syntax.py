@@ -188,6 +188,21 @@ class SyntaxTree:
             index = d.parent
         return tuple(out)
 
+    def innermost_function(self, line: int) -> Definition | None:
+        """The first definition of :meth:`enclosing` that is not a class (a function or method),
+        found without building the whole chain."""
+        defs = self.definitions
+        at = bisect.bisect_right(self._starts, line) - 1
+        while at >= 0 and defs[at].end < line:
+            at -= 1
+        index: int | None = at if at >= 0 else None
+        while index is not None:
+            d = defs[index]
+            if d.start <= line <= d.end and d.kind != "class":
+                return d
+            index = d.parent
+        return None
+
     @cached_property
     def _starts(self) -> list[int]:
         return [d.start for d in self.definitions]
@@ -939,6 +954,9 @@ class Located:
 
     def enclosing(self, file_line: int) -> tuple[Definition, ...]:
         return self.tree.enclosing(file_line - self.offset)
+
+    def innermost_function(self, file_line: int) -> Definition | None:
+        return self.tree.innermost_function(file_line - self.offset)
 
     def is_code_line(self, file_line: int) -> bool:
         return self.tree.is_code_line(file_line - self.offset)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -117,6 +118,47 @@ class GatewaySettings:
         return tuple(v for v in values if len(v) >= 8)
 
 
+async def _read_capped(resp: httpx.Response, cap: int, alias: str) -> bytes | None:
+    """The answer's body, decoded, or None once it passes ``cap`` bytes. Compressed answers are
+    inflated here, never more than ``cap`` bytes at a time past what was kept: a gzip bomb of a
+    few KB per chunk cannot grow to gigabytes (or to a chunk's 1,000-fold) before the cap."""
+    encoding = resp.headers.get("content-encoding", "").strip().lower()
+    inflate = None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or zlib header, detected
+    elif encoding not in ("", "identity"):
+        raise GatewayError(
+            f"{alias}: bad_response: the answer is encoded as {encoding[:40]!r}, which depthgate "
+            "did not ask for (it accepts gzip and deflate)",
+            alias=alias,
+            error_class=ErrorClass.BAD_RESPONSE,
+            http_status=resp.status_code,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for raw in resp.aiter_raw():
+        pending = raw
+        while pending:
+            if inflate is None:
+                data, pending = pending, b""
+            else:
+                try:
+                    data = inflate.decompress(pending, cap - size + 1)  # max_length >= 1
+                except zlib.error:
+                    raise GatewayError(
+                        f"{alias}: bad_response: the answer's {encoding} encoding is corrupt",
+                        alias=alias,
+                        error_class=ErrorClass.BAD_RESPONSE,
+                        http_status=resp.status_code,
+                    ) from None
+                pending = inflate.unconsumed_tail
+            size += len(data)
+            if size > cap:
+                return None
+            chunks.append(data)
+    return b"".join(chunks)
+
+
 class HttpGateway:
     """:class:`Gateway` over httpx. One instance per run; ``aclose()`` when done."""
 
@@ -134,7 +176,13 @@ class HttpGateway:
         self.routes = routes
         self._clock = clock
         self._wall = wall_clock
-        headers = {"User-Agent": "depthgate", **settings.headers}
+        # the encodings _read_capped decodes under the cap itself (httpx would also offer br and
+        # zstd where their packages are installed, and decode each chunk whole)
+        headers = {
+            "User-Agent": "depthgate",
+            "Accept-Encoding": "gzip, deflate",
+            **settings.headers,
+        }
         if settings.api_key and settings.auth == "bearer":
             headers["Authorization"] = f"Bearer {settings.api_key}"
         elif settings.api_key and settings.auth.startswith("header:"):
@@ -320,18 +368,12 @@ class HttpGateway:
         resp = await self._client.send(request, stream=True)
         try:
             declared = resp.headers.get("content-length", "")
-            chunks: list[bytes] = []
-            size = int(declared) if declared.isdigit() else 0
-            if size <= cap:
-                size = 0
-                async for chunk in resp.aiter_bytes():
-                    size += len(chunk)
-                    if size > cap:
-                        break
-                    chunks.append(chunk)
+            content: bytes | None = None
+            if not (declared.isdigit() and int(declared) > cap):
+                content = await _read_capped(resp, cap, alias)
         finally:
             await resp.aclose()
-        if size > cap:
+        if content is None:
             raise GatewayError(
                 f"{alias}: bad_response: the answer is larger than {cap} bytes "
                 "(gateway.max_response_bytes); reading it was abandoned",
@@ -340,7 +382,7 @@ class HttpGateway:
                 http_status=resp.status_code,
                 request_id=profiles.request_id(dict(resp.headers), None),
             )
-        return _Answer(resp.status_code, resp.headers, b"".join(chunks), resp.reason_phrase)
+        return _Answer(resp.status_code, resp.headers, content, resp.reason_phrase)
 
     def _reply(self, alias: str, route: Route, resp: _Answer, latency_ms: float) -> ChatReply:
         profile = self.settings.profile

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from depthgate.core.commands import parse_command
 from depthgate.core.errors import InputError
 from depthgate.core.guidance import PullRequestFacts
 from depthgate.core.markdown import Escape
@@ -78,18 +79,40 @@ class PullRequest(_Read):
         return PullRequestFacts(author, tuple(lb.name for lb in self.labels), self.title)
 
 
+class IssueRef(_Read):
+    """``issue`` of an ``issue_comment`` event: a pull request when ``pull_request`` is set."""
+
+    number: int
+    state: str = "open"
+    pull_request: dict[str, Any] | None = None
+
+
+class CommentRef(_Read):
+    """``comment`` of an ``issue_comment`` / ``pull_request_review_comment`` event."""
+
+    id: int
+    body: str | None = None
+    in_reply_to_id: int | None = None
+
+
 class Event(_Read):
-    """The fields of an Actions event payload that depthgate reads."""
+    """The fields of an Actions event payload that depthgate reads; ``comment`` is kept whole
+    too (``raw_comment``) for :mod:`depthgate.cli.talk`, which reads the author's fields."""
 
     action: str | None = None
     pull_request: PullRequest | None = None
     repository: RepoRef | None = None
+    issue: IssueRef | None = None
+    comment: CommentRef | None = None
+    raw_comment: dict[str, Any] = {}
 
 
 class Kind(StrEnum):
     REVIEW = "review"
     SMOKE = "smoke"
     SKIP = "skip"
+    COMMAND = "command"  # a /depthgate command in a PR comment (issue_comment)
+    REPLY = "reply"  # a reply in a review thread (pull_request_review_comment)
 
 
 @dataclass(frozen=True)
@@ -117,19 +140,29 @@ def read_event(path: str | None) -> Event:
 
 def parse_event(data: Any, source: str = "event") -> Event:
     try:
-        return Event.model_validate(data)
+        event = Event.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(f"{source}: not a usable event payload: {where}: {first['msg']}") from None
+    comment = data.get("comment") if isinstance(data, dict) else None
+    return event.model_copy(update={"raw_comment": comment}) if isinstance(comment, dict) else event
 
 
 def decide(event_name: str, event: Event) -> Decision:
     """What a run does for this event: review the PR, run the smoke test, or skip (and why)."""
     if event_name == "workflow_dispatch":
         return Decision(Kind.SMOKE, "workflow_dispatch runs the gateway smoke test")
+    if event_name == "issue_comment":
+        return _decide_comment(event)
+    if event_name == "pull_request_review_comment":
+        return _decide_reply(event)
     if event_name not in ("pull_request", "pull_request_target"):
-        return Decision(Kind.SKIP, f"event {event_name!r} is not reviewed (pull_request is)")
+        return Decision(
+            Kind.SKIP,
+            f"event {event_name!r} is not handled (pull_request reviews; issue_comment runs "
+            "commands; pull_request_review_comment answers replies)",
+        )
     pr = event.pull_request
     if pr is None:
         return Decision(Kind.SKIP, f"{event_name} event without a pull_request object")
@@ -148,6 +181,40 @@ def decide(event_name: str, event: Event) -> Decision:
             Kind.REVIEW, f"PR #{pr.number} from fork {head_repo or '(deleted)'}", fork=True
         )
     return Decision(Kind.REVIEW, f"PR #{pr.number} ({event.action})")
+
+
+def _decide_comment(event: Event) -> Decision:
+    issue, comment = event.issue, event.comment
+    if event.action != "created":
+        return Decision(
+            Kind.SKIP, f"issue_comment action {event.action!r}: a command runs once, when created"
+        )
+    if issue is None or comment is None:
+        return Decision(Kind.SKIP, "issue_comment event without an issue and a comment")
+    if issue.pull_request is None:
+        return Decision(Kind.SKIP, f"#{issue.number} is an issue, not a pull request")
+    if parse_command(comment.body) is None:
+        return Decision(Kind.SKIP, f"comment {comment.id} is not a /depthgate command")
+    if issue.state != "open":
+        return Decision(Kind.SKIP, f"PR #{issue.number} is {issue.state}")
+    return Decision(Kind.COMMAND, f"a command in comment {comment.id} on PR #{issue.number}")
+
+
+def _decide_reply(event: Event) -> Decision:
+    pr, comment = event.pull_request, event.comment
+    if event.action != "created":
+        return Decision(Kind.SKIP, f"pull_request_review_comment action {event.action!r}")
+    if pr is None or comment is None:
+        return Decision(Kind.SKIP, "pull_request_review_comment event without a PR and a comment")
+    if comment.in_reply_to_id is None:
+        return Decision(Kind.SKIP, f"review comment {comment.id} is not a reply in a thread")
+    head_repo = pr.head.repo.full_name if pr.head.repo else None
+    base_repo = pr.base.repo.full_name if pr.base.repo else None
+    return Decision(
+        Kind.REPLY,
+        f"a reply in a review thread of PR #{pr.number}",
+        fork=head_repo != base_repo,
+    )
 
 
 # --------------------------------------------------------------------------------------------
