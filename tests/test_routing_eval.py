@@ -100,15 +100,22 @@ def test_figures_per_split_and_ecosystem_are_counted_as_worked_out_by_hand() -> 
 
 def test_held_out_cases_are_listed_only_when_asked() -> None:
     report = hand_made_report()
+    report.cases.append(_case("q 1..2 E", "fix", "held_out_2", "pypi", ["deep"], ["deep"]))
+    report.cases.append(_case("q 2..3 ordinary", "ordinary", "held_out_2", "pypi", [], ["fast"]))
     text = render({"source": report})
     assert "p 1..2 A" in text
     assert "n 1..2 C" not in text
     assert "n 3..4 ordinary" not in text
-    assert "3 held-out cases not listed" in text
-    # the aggregate figures are there all the same
+    assert "q 1..2 E" not in text
+    assert "q 2..3 ordinary" not in text
+    assert "5 held-out cases not listed" in text
+    # the aggregate figures are there all the same, each held-out part on its own rows
     assert re.search(r"held_out\s+JS/TS\s+50\.0% \(1/2\)\s+50\.0% \(2/4\)", text), text
+    assert re.search(r"held_out_2\s+Python\s+100\.0% \(1/1\)\s+100\.0% \(1/1\)", text), text
+    assert not re.search(r"held_out\s+Python\s+100\.0%", text)  # held_out_2 is not in held_out
     shown = render({"source": report}, show_held_out=True)
     assert "n 1..2 C" in shown
+    assert "q 1..2 E" in shown
     assert "not listed" not in shown
 
 
@@ -201,7 +208,7 @@ def test_the_corpus_list_is_well_formed() -> None:
         assert re.fullmatch(
             r"(CVE-\d{4}-\d{4,}|GHSA(-[2-9cfghjmpqrvwx]{4}){3}|PYSEC-\d{4}-\d+)", f["advisory"]
         )
-        assert f["split"] in ("tune", "held_out")
+        assert f["split"] in ("tune", "held_out", "held_out_2")
         assert f.get("ecosystem", "pypi") in ("pypi", "npm")
         assert f["files"]
         assert f["fix"]
@@ -213,6 +220,23 @@ def test_the_corpus_list_is_well_formed() -> None:
     assert not list(bench.glob("*.diff"))
     assert not list(bench.glob("*.tar.gz"))
     assert not list(bench.glob("*.tgz"))
+
+
+def test_the_second_held_out_part_is_fresh_packages_of_both_ecosystems() -> None:
+    """held_out_2 (chosen before the second wave's rule changes): at least 5 fixes per ecosystem
+    in packages no other split has, of varied kinds, each package with its ordinary releases
+    held out too."""
+    data = yaml.safe_load(DEFAULT_CASES.read_text(encoding="utf-8"))
+    fixes = data["fixes"]
+    second = [f for f in fixes if f["split"] == "held_out_2"]
+    others = {key(f) for f in fixes if f["split"] != "held_out_2"}
+    assert {key(f) for f in second}.isdisjoint(others)
+    for eco in ("pypi", "npm"):
+        mine = [f for f in second if f.get("ecosystem", "pypi") == eco]
+        assert len(mine) >= 5, eco
+        assert len({f["kind"] for f in mine}) >= 5, eco
+    splits = case_splits(data)
+    assert all(splits[f"{e}:{p}"] == "held_out_2" for e, p in {key(f) for f in second})
 
 
 def test_the_issue_6_cases_are_all_tune() -> None:
@@ -239,6 +263,10 @@ def test_a_held_out_package_holds_out_its_ordinary_releases() -> None:
         ]
     }
     assert case_splits(data) == {"pypi:a": "tune", "pypi:b": "held_out", "npm:c": "held_out"}
+    data["fixes"] += [{"package": "d", "split": "held_out_2"}, {"package": "d", "split": "tune"}]
+    assert case_splits(data)["pypi:d"] == "held_out_2"
+    with pytest.raises(ValueError, match="unknown split"):
+        case_splits({"fixes": [{"package": "e", "split": "heldout"}]})
 
 
 def test_ordinary_file_selection() -> None:

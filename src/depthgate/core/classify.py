@@ -47,7 +47,6 @@ answer.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import re
 import unicodedata
@@ -69,9 +68,10 @@ from depthgate.core.depth import (
     reaches,
 )
 from depthgate.core.diff import Diff, FileDiff, FileKind, FileStatus, Hunk, Line, LineKind
-from depthgate.core.languages import Language, Syntax, defined_name, detect, syntax
+from depthgate.core.languages import Language, Syntax, detect, syntax
 from depthgate.core.routes import ClassifyConfig, PatternRule, RoleRule, Tier
-from depthgate.core.syntax import CodeIndex
+from depthgate.core.signatures import Signature, bound_names, signature_change, signatures
+from depthgate.core.syntax import CodeIndex, Located, Side, grammar_key
 
 SKIP = "skip"
 _RANK = {Tier.FAST.value: 0, Tier.LOGIC.value: 1, Tier.DEEP.value: 2}
@@ -212,14 +212,27 @@ class _PathRule:
 
 @dataclass(frozen=True, slots=True)
 class _Definition:
-    name: str
+    """A definition whose signature a hunk touches on one side (see :meth:`_definitions`)."""
+
+    sig: Signature
     path: str
     hunk: Hunk
-    line: Line
-    public: bool
-    key: str  # the signature as compared: whitespace (and Python's annotations) left out
-    kind: str  # "function" | "class" | "constant"
+    line: Line  # the changed line of its signature, quoted in reasons
+    side: Side
     language: Language
+    offset: int  # file line = tree line + offset
+
+    @property
+    def name(self) -> str:
+        return self.sig.name
+
+    @property
+    def public(self) -> bool:
+        return self.sig.public
+
+    @property
+    def kind(self) -> str:
+        return self.sig.kind
 
 
 # A condition line that opens a block (Python or C-family), and the body of a guard: what a
@@ -233,6 +246,11 @@ _GUARD_BODY = re.compile(
 )
 _EARLY_EXIT = re.compile(r"^[ \t]*(?:return|continue|break)\b", re.MULTILINE)
 _CHECK_SHAPES = frozenset({"check_call", "guard", "rejects_input"})
+
+# The shape of a signature change read from the tree (no expression matches it).
+_DEFAULT_CHANGED = _PatternMatcher(
+    "default_changed", re.compile(r"(?!)"), (), frozenset(), "changed"
+)
 
 # reStructuredText markup: a line of documentation (a docstring's), not of code
 _PROSE = re.compile(r"``|^\s*(?::param\b|:returns?:|:raises?\b|\.\. )")
@@ -288,9 +306,16 @@ class Classifier:
         # What the rules read: the changed lines that hold code, where the parser can tell (a
         # docstring that mentions eval() is no call of it).
         code_views = {k: _code_view(codes.get(k), v) for k, v in views.items()}
-        changes = self._changes(self._definitions(live, code_views), live)
+        defs = _FileDefinitions(index, live)
+        changes = self._changes(self._definitions(live, defs), defs)
         cross = self._cross_file(live, code_views, changes) if self.config.cross_file else {}
         signatures = self._signature_changes(changes)
+        # a parameter's default changed (or dropped), in any function: a security shape when
+        # the code has a role (``scripting=False`` -> ``True`` in an HTML parser)
+        defaults: dict[int, list[Line]] = {}
+        for d, change in changes:
+            if change.startswith("default of") or change.endswith("made required"):
+                defaults.setdefault(id(d.hunk), []).append(d.line)
 
         by_hunk: dict[int, HunkDecision] = {}
         for f, lang in live:
@@ -316,6 +341,7 @@ class Classifier:
                     matchers=matchers,
                     extra=extra,
                     shapes=shapes,
+                    defaults=defaults.get(id(hunk), []),
                     facts=facts,
                     code=code,
                     finder=finder,
@@ -423,6 +449,7 @@ class Classifier:
         matchers: list[_PatternMatcher],
         extra: list[Reason],
         shapes: list[_PatternMatcher],
+        defaults: list[Line],
         facts: _FileFacts,
         code: HunkCode | None,
         finder: SinkFinder,
@@ -441,13 +468,21 @@ class Classifier:
             reach = reaches(hunk, lang, code, finder)
             if reach is not None:
                 reasons.append(Reason(f"deep.sink.{reach.hit.kind}", "deep", reach.detail()))
-        if shapes or (
-            self.roles
-            and syn.is_code
-            and not syn.is_docs
-            and _EARLY_EXIT.search(code_view.text)  # an early exit may skip a check in the context
+        if (
+            shapes
+            or (defaults and self.roles)
+            or (
+                self.roles
+                and syn.is_code
+                and not syn.is_docs
+                and _EARLY_EXIT.search(code_view.text)  # an early exit may skip a check
+            )
         ):
-            reasons.extend(self._security_reasons(facts, hunk, code_view, syn, shapes, code=code))
+            reasons.extend(
+                self._security_reasons(
+                    facts, hunk, code_view, syn, shapes, code=code, defaults=defaults
+                )
+            )
         reasons.extend(extra)
         reasons.extend(self._shape_reasons(changed, syn, code))
         tier = Tier(max((r.tier for r in reasons), key=_RANK.__getitem__))
@@ -471,6 +506,7 @@ class Classifier:
         shapes: list[_PatternMatcher],
         *,
         code: HunkCode | None,
+        defaults: Sequence[Line] = (),
     ) -> list[Reason]:
         """``deep.security.<role>`` when the change has a shape and the code has a role.
 
@@ -497,12 +533,24 @@ class Classifier:
         hits = list(_pattern_hits(_Changed(lines, "\n".join(ln.text for ln in lines)), shapes))
         if not hits:
             hits = self._exit_before_check(hunk, self.shapes)
+        hits += [(_DEFAULT_CHANGED, ln) for ln in defaults]
         if not hits:
             return []
         f = facts.file
-        roles = self._roles(f, hunk, view, facts.imports)
-        if not roles:
+        header = _headers(hunk, code)
+        # The role must be evidence apart from the shape: a token the shape's own expression
+        # matches (MAX_SAFE_LENGTH: a size limit, and "limits" code) says the same thing twice.
+        # The first shape whose role stands on other evidence decides.
+        chosen: int | None = None
+        roles: list[tuple[str, str]] = []
+        for at, (matcher, _line) in enumerate(hits):
+            roles = self._roles(f, hunk, view, facts.imports, header, matcher.regex)
+            if roles:
+                chosen = at
+                break
+        if chosen is None:
             return []
+        hits = [hits[chosen], *hits[:chosen], *hits[chosen + 1 :]]
         shape, line = hits[0]
         role, evidence = roles[0]
         more = [m.name for m, _ in hits[1:]] + [r for r, _ in roles[1:]]
@@ -543,15 +591,22 @@ class Classifier:
                     return [(m, ln)]
         return []
 
-    def _roles(
-        self, f: FileDiff, hunk: Hunk, view: _Changed, imports: str
+    def _roles(  # noqa: PLR0917 - the hunk's texts, each from its own source
+        self,
+        f: FileDiff,
+        hunk: Hunk,
+        view: _Changed,
+        imports: str,
+        header: str,
+        shape: re.Pattern[str] | None = None,
     ) -> list[tuple[str, str]]:
         """Every role of the hunk's code with its evidence, the most direct evidence first: the
         role's path globs, the function header, the changed lines, the file's path, the file's
-        imports, then the hunk's context lines (config order among equals)."""
+        imports, then the hunk's context lines (config order among equals). A token that
+        ``shape`` matches by itself is no evidence of a role."""
         context = [ln for ln in hunk.lines if ln.kind is LineKind.CONTEXT]
         texts: list[tuple[str, list[Line] | None, str]] = [
-            ("in the function header", None, hunk.section),
+            ("in the function header", None, header),
             ("", view.lines, view.text),
             ("in the path", None, f.path),
             ("in the imports", None, imports),
@@ -570,7 +625,14 @@ class Classifier:
             if role.regex is None or (role.keywords and present.isdisjoint(role.keywords)):
                 continue
             for rank, (source, lines, text) in enumerate(texts):
-                m = role.regex.search(text)
+                m = next(
+                    (
+                        m
+                        for m in role.regex.finditer(text)
+                        if shape is None or not shape.search(m.group(0))
+                    ),
+                    None,
+                )
                 if m is not None:
                     where = source
                     if lines is not None:
@@ -680,80 +742,78 @@ class Classifier:
     # Cross-file signals
 
     def _definitions(
-        self, live: list[tuple[FileDiff, Language]], views: dict[int, _Changed]
+        self, live: list[tuple[FileDiff, Language]], defs: _FileDefinitions
     ) -> list[_Definition]:
+        """The definitions whose signature a changed line falls in -- from the name (after any
+        decorator) to the end of the parameter list and return type -- on the side of the change:
+        the old file for deleted lines, the new one for added lines. Read from the syntax tree
+        of the whole file where the source is known, else of the hunk's side alone."""
         found = []
         for f, lang in live:
-            syn = syntax(lang)
-            if syn.definition is None:
+            if grammar_key(lang, f.path) is None:
                 continue
             for hunk in f.hunks:
-                changed, text = views[id(hunk)]
-                starts: list[int] = []
-                for m in syn.definition.finditer(text):
-                    name = defined_name(m)
-                    if name is None:
+                sides: tuple[tuple[Side, LineKind], ...] = (
+                    ("old", LineKind.DELETED),
+                    ("new", LineKind.ADDED),
+                )
+                for side, kind in sides:
+                    changed = {
+                        _file_line(ln): ln
+                        for ln in hunk.lines
+                        if ln.kind is kind and ln.text.strip()
+                    }
+                    if not changed:
                         continue
-                    if not starts:
-                        lengths = (len(ln.text) + 1 for ln in changed)
-                        starts = list(itertools.accumulate(lengths, initial=0))
-                    line = changed[bisect.bisect_right(starts, m.start()) - 1]
-                    public = bool(syn.public and syn.public.search(line.text))
-                    key = _unannotated(line.text) if lang is Language.PYTHON else line.text
-                    kind = "function" if m.group("name") else "class" if m.group("cls") else ""
-                    found.append(
-                        _Definition(
-                            name,
-                            f.path,
-                            hunk,
-                            line,
-                            public,
-                            _squash(key),
-                            kind or "constant",
-                            lang,
-                        )
-                    )
+                    loc = defs.located(hunk, side, lang)
+                    if loc is None or not _may_touch_a_signature(loc, changed):
+                        continue
+                    lines = frozenset(n - loc.offset for n in changed)
+                    for sig in signatures(loc.tree, lines):
+                        held = [n for n in lines if sig.line <= n <= max(sig.header_end, sig.line)]
+                        if not held:
+                            continue  # a constant's statement changed below its name's line
+                        line = changed[min(held) + loc.offset]
+                        found.append(_Definition(sig, f.path, hunk, line, side, lang, loc.offset))
         return found
 
     @staticmethod
     def _changes(
-        definitions: list[_Definition], live: list[tuple[FileDiff, Language]]
+        definitions: list[_Definition], defs: _FileDefinitions
     ) -> list[tuple[_Definition, str]]:
         """The definitions this diff changes for their users, with what changed: a function
-        whose parameters or return type changed (see :func:`_signature_change`), or a
-        definition removed from its file, bound again nowhere in it and added to no other file.
-        A new definition, a moved one, a re-annotated one, a function that only gained optional
+        whose parameters or return type changed (see :func:`signature_change`), or a definition
+        removed from its file, bound again nowhere in it and added to no other file. A new
+        definition, a moved one, a re-annotated one, a function that only gained optional
         parameters, a class whose bases or a constant whose value changed: none of these.
 
-        A deleted definition line is compared with the added ones of the same name in its hunk
-        (else in its file); with several (overloads, same-named methods) it is unchanged when
-        any of them is compatible."""
-        added: dict[tuple[str, str], list[_Definition]] = {}
-        added_anywhere: set[tuple[str, str]] = set()
+        A touched definition is compared with the other side's definition of the same name
+        (in the same class), the same hunk's first; with several (overloads) it is unchanged
+        when any of them is compatible."""
+        added_anywhere = {(d.name, d.sig.key) for d in definitions if d.side == "new"}
+        out: list[tuple[_Definition, str]] = []
+        done: set[tuple[str, int, str, str]] = set()
         for d in definitions:
-            if d.line.kind is LineKind.ADDED:
-                added.setdefault((d.path, d.name), []).append(d)
-                added_anywhere.add((d.name, d.key))
-        rebound: dict[str, frozenset[str]] = {}
-        files = {f.path: f for f, _ in live}
-        out = []
-        for d in definitions:
-            if d.line.kind is not LineKind.DELETED:
+            key = (d.path, id(d.hunk), d.sig.parent, d.name)
+            if key in done:
                 continue
-            candidates = added.get((d.path, d.name), [])
-            if not candidates:
-                if (d.name, d.key) in added_anywhere:  # moved to another file
+            others = defs.counterparts(d)
+            if not others:
+                if d.side == "new" or _file_line(d.line) - d.offset != d.sig.line:
+                    continue  # a new definition, or one whose name line is still there
+                if (d.name, d.sig.key) in added_anywhere:  # moved to another file
                     continue
-                if d.path not in rebound:
-                    rebound[d.path] = _bound_names(files[d.path])
-                if d.name not in rebound[d.path]:
-                    out.append((d, "removed"))
+                if d.name in defs.bound_new(d.path, d.language):
+                    continue
+                done.add(key)
+                out.append((d, "removed"))
                 continue
             if d.kind != "function":
                 continue
-            same_hunk = [n for n in candidates if n.hunk is d.hunk]
-            changes = [_signature_change(d, n) for n in same_hunk or candidates]
+            pairs = [(d.sig, o) if d.side == "old" else (o, d.sig) for o in others]
+            changes = [signature_change(a, b, d.language) for a, b in pairs]
             if None not in changes:
+                done.add(key)
                 out.append((d, str(changes[0])))
         return out
 
@@ -859,8 +919,112 @@ def _keyword_automaton(keywords: Iterable[str]) -> ahocorasick.Automaton | None:
     return automaton
 
 
+def _headers(hunk: Hunk, code: HunkCode | None) -> str:
+    """The signatures of the definitions the change sits in, innermost first, on each side:
+    what the code is for, by its own names. From the whole file's tree where there is one; else
+    git's hunk header (its guess of the enclosing function, the nearest line above that looks
+    like one, which is all a fragment offers). Code at the top level has none."""
+    if code is None or not code.located:
+        return hunk.section
+    parts: list[str] = []
+    sides: tuple[tuple[Side, LineKind], ...] = (("new", LineKind.ADDED), ("old", LineKind.DELETED))
+    for side, kind in sides:
+        loc = code.located.get(side)
+        if loc is None:
+            continue
+        if not loc.whole:
+            return hunk.section
+        first = next((ln for ln in code.code if ln.kind is kind), None)
+        if first is None:
+            continue
+        for d in loc.enclosing(_file_line(first)):
+            last = min(d.header_end, d.start + 4)
+            parts.extend(loc.tree.line_text(n) for n in range(d.start, last + 1))
+    return "\n".join(dict.fromkeys(p.strip() for p in parts))
+
+
 def _moved_away(sections: set[str] | None, hunk: Hunk) -> bool:
     return bool(sections) and sections != {hunk.section}
+
+
+class _FileDefinitions:
+    """The trees and signatures the signature rules read, each found once per diff: the whole
+    file's where the source is known, else each hunk's side parsed alone."""
+
+    def __init__(self, index: CodeIndex, live: list[tuple[FileDiff, Language]]) -> None:
+        self.index = index
+        self.hunks = {f.path: f.hunks for f, _ in live}
+        self._sigs: dict[int, tuple[Signature, ...]] = {}
+        self._bound: dict[str, frozenset[str]] = {}
+        self._named: dict[tuple[str, Side], dict[str, list[tuple[Signature, int]]]] = {}
+
+    def located(self, hunk: Hunk, side: Side, language: Language) -> Located | None:
+        return self.index.locate(hunk, side, language)
+
+    def signatures(self, loc: Located) -> tuple[Signature, ...]:
+        key = id(loc.tree)
+        if key not in self._sigs:
+            self._sigs[key] = signatures(loc.tree)
+        return self._sigs[key]
+
+    def _trees(self, path: str, first: Hunk, side: Side, language: Language) -> list[Located]:
+        """The trees of a file's side: the whole file, else each hunk's fragment, ``first``'s
+        first."""
+        loc = self.located(first, side, language)
+        if loc is not None and loc.whole:
+            return [loc]
+        out = [loc] if loc is not None else []
+        for h in self.hunks.get(path, ()):
+            if h is not first:
+                other = self.located(h, side, language)
+                if other is not None:
+                    out.append(other)
+        return out
+
+    def counterparts(self, d: _Definition) -> list[Signature]:
+        """The other side's definitions of ``d``'s name and kind: in the same class where there
+        is one, else anywhere in the file."""
+        other: Side = "new" if d.side == "old" else "old"
+        key = (d.path, other)
+        if key not in self._named:
+            by_name: dict[str, list[tuple[Signature, int]]] = {}
+            for loc in self._trees(d.path, d.hunk, other, d.language):
+                for s in self.signatures(loc):
+                    by_name.setdefault(s.name, []).append((s, id(loc.tree)))
+            self._named[key] = by_name
+        mine = self.located(d.hunk, other, d.language)
+        here = id(mine.tree) if mine is not None else 0
+        found = [(s, t) for s, t in self._named[key].get(d.name, ()) if s.kind == d.kind]
+        # the same hunk's definitions first (a fragment's), then the rest of the file's
+        named = [s for s, t in sorted(found, key=lambda st: st[1] != here)]
+        same_class = [s for s in named if s.parent == d.sig.parent]
+        return same_class or named
+
+    def bound_new(self, path: str, language: Language) -> frozenset[str]:
+        """The names the new side of ``path`` still binds (definitions, assignments, imports)."""
+        if path not in self._bound:
+            hunks = self.hunks.get(path, ())
+            trees = self._trees(path, hunks[0], "new", language) if hunks else []
+            self._bound[path] = frozenset().union(*(bound_names(t.tree) for t in trees))
+        return self._bound[path]
+
+
+def _may_touch_a_signature(loc: Located, lines: Iterable[int]) -> bool:
+    """Whether one of these file lines is in a definition's signature or at the top level (a
+    constant's): most changed lines are in a body, and their file needs no signature read."""
+    for n in lines:
+        inner = loc.enclosing(n)
+        if not inner:
+            return True
+        if any(d.start <= n - loc.offset <= d.header_end for d in inner):
+            return True
+    return False
+
+
+def _file_line(ln: Line) -> int:
+    n = ln.old_no if ln.kind is LineKind.DELETED else ln.new_no
+    assert n is not None
+    return n
 
 
 class _FileFacts:
@@ -984,26 +1148,6 @@ def _squash(text: str) -> str:
     return "".join(text.split())
 
 
-_BRACKETS = re.compile(r"\[[^\[\]]*\]")
-_RETURN_ANNOTATION = re.compile(r"\)\s*->[^\n]*?:\s*(#.*)?$")
-_PARAM_ANNOTATION = re.compile(r":[^,=()]+(?=[,=)])")
-
-
-def _unannotated(text: str) -> str:
-    """A Python definition line without its type annotations: ``def f(a: int) -> str:`` and
-    ``def f(a):`` are the same signature to a caller."""
-    text = text.strip()
-    if not text.startswith(("def ", "async def ")):
-        return text  # a class or a constant: brackets there are values, not annotations
-    text = _RETURN_ANNOTATION.sub("):", text)
-    for _ in range(4):  # generics nest: dict[str, list[int]]
-        stripped = _BRACKETS.sub("", text)
-        if stripped == text:
-            break
-        text = stripped
-    return _PARAM_ANNOTATION.sub("", text)
-
-
 def _where(line: Line) -> str:
     if line.kind is LineKind.DELETED:
         return f"old line {line.old_no}"
@@ -1022,195 +1166,3 @@ def _quote(line: Line) -> str:
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{sign}{no}: {text}"
-
-
-class _Param(NamedTuple):
-    name: str
-    default: str | None  # squashed; None: no default
-
-
-_OPENERS = {"(": ")", "[": "]", "{": "}"}
-
-
-def _params(text: str, name: str) -> list[_Param] | None:
-    """The parameters of a one-line definition of ``name`` (annotations already left out), or
-    None when the line does not hold the whole list (a multi-line signature)."""
-    at = text.find("(", text.find(name) + len(name))
-    if at < 0:
-        return None
-    depth, quote, parts, current = 0, "", [], []
-    for ch in text[at + 1 :]:
-        if quote:
-            current.append(ch)
-            if ch == quote:
-                quote = ""
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch in _OPENERS:
-            depth += 1
-        elif ch in ")]}":
-            if depth == 0:
-                parts.append("".join(current))
-                break
-            depth -= 1
-        elif ch == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(ch)
-    else:
-        return None
-    out = []
-    for part in parts:
-        head, eq, default = part.partition("=")
-        head = _squash(head)
-        if not head:
-            continue
-        optional = head.endswith("?")  # TypeScript's optional parameter
-        head = head.rstrip("?").split(":", 1)[0]
-        out.append(_Param(head, _squash(default) if eq else ("?" if optional else None)))
-    return out
-
-
-_RETURNS = re.compile(r"\)\s*->\s*(?P<ret>.+?)\s*:\s*(\.\.\.)?\s*$")
-_BINDING = re.compile(
-    r"^[ \t]*(?P<name>\w+)[ \t]*(?::[^=\n]*)?=(?!=)"
-    r"|^[ \t]*(?:from[ \t]+\S+[ \t]+)?import[ \t]+(?P<names>[^\n]+)",
-    re.MULTILINE,
-)
-
-
-def _bound_names(f: FileDiff) -> frozenset[str]:
-    """Names the file's added lines bind by assignment or import: a definition removed and
-    bound again (``TimeoutError = asyncio.TimeoutError``) is still there for its users."""
-    text = "\n".join(ln.text for h in f.hunks for ln in h.lines if ln.kind is LineKind.ADDED)
-    names: set[str] = set()
-    for m in _BINDING.finditer(text):
-        if m["name"]:
-            names.add(m["name"])
-        else:
-            names.update(_IDENT.findall(m["names"]))
-    return frozenset(names)
-
-
-def _strip_comment(text: str) -> str:
-    """``text`` without a trailing ``# comment`` (a ``#`` inside quotes is kept)."""
-    quote = ""
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "#":
-            return text[:i]
-    return text
-
-
-def _signature_text(d: _Definition) -> str:
-    """The whole definition of ``d`` on its side of the diff: a multi-line signature's lines
-    (added or deleted like the definition line, or context) joined until its brackets close."""
-    lines = d.hunk.lines
-    at = next(i for i, ln in enumerate(lines) if ln is d.line)
-    other = LineKind.ADDED if d.line.kind is LineKind.DELETED else LineKind.DELETED
-    parts: list[str] = []
-    depth = 0
-    for ln in lines[at : at + 40]:
-        if ln.kind is other:
-            continue
-        text = _strip_comment(ln.text) if d.language is Language.PYTHON else ln.text
-        parts.append(text.strip())
-        depth += sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
-        if depth <= 0:
-            break
-    return " ".join(parts)
-
-
-def _return_types(annotation: str) -> frozenset[str]:
-    """The outer types a return annotation names: ``"PyJWK"`` and ``PyJWK``, ``dict`` and
-    ``dict[str, Any]``, ``Union[A, B]``, ``Optional[A]``, ``A | B | None`` read alike."""
-    text = _squash(annotation).replace('"', "").replace("'", "")
-    members: list[str] = []
-    todo = [text]
-    while todo:
-        item = todo.pop()
-        for prefix in ("typing.", "t."):
-            item = item.removeprefix(prefix)
-        base, bracket, rest = item.partition("[")
-        if base in ("Union", "Optional") and bracket:
-            todo.extend(_top_level(rest[:-1], ","))
-            if base == "Optional":
-                members.append("None")
-        elif len(parts := _top_level(item, "|")) > 1:
-            todo.extend(parts)
-        else:
-            members.append(base)
-    return frozenset(members)
-
-
-def _top_level(text: str, sep: str) -> list[str]:
-    """``text`` split on ``sep`` outside brackets."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
-
-
-def _signature_change(old: _Definition, new: _Definition) -> str | None:
-    """What changed between two versions of a function's definition, for its callers:
-    a parameter removed or moved, a required parameter added, a default changed or dropped,
-    the return type changed. None for what callers cannot notice: an optional parameter added,
-    annotations added or changed on parameters, a return annotation refined (``dict`` ->
-    ``dict[str, Any]``, ``Optional[A]`` -> ``A``, ``Any`` -> anything: the old and the new
-    annotation still share an outer type), whitespace and comments.
-
-    Outside Python and JavaScript/TypeScript, any change of the definition line counts."""
-    if old.language not in (Language.PYTHON, Language.JAVASCRIPT):
-        return None if old.key == new.key else "signature changed"
-    full_old, full_new = _signature_text(old), _signature_text(new)
-    if old.language is Language.PYTHON:
-        key_old, key_new = _squash(_unannotated(full_old)), _squash(_unannotated(full_new))
-    else:
-        key_old, key_new = _squash(full_old), _squash(full_new)
-    was, now = _params(key_old, old.name), _params(key_new, new.name)
-    if was is None or now is None:
-        return None if key_old == key_new else "signature changed"
-
-    def split(params: list[_Param]) -> tuple[list[str], dict[str, _Param]]:
-        """The names before the first ``*`` / ``*args`` (callers may pass them by position),
-        and every parameter by name."""
-        star = next((i for i, p in enumerate(params) if p.name.startswith("*")), len(params))
-        return [p.name for p in params[:star]], {p.name: p for p in params}
-
-    old_pos, old_all = split(was)
-    new_pos, new_all = split(now)
-    gone = [n for n in old_all if n not in new_all]
-    if gone:
-        return f"parameter {gone[0]!r} removed"
-    if new_pos[: len(old_pos)] != old_pos:
-        return "parameters reordered"
-    for name, p in old_all.items():
-        q = new_all[name]
-        if p.default != q.default:
-            if q.default is None:
-                return f"parameter {name!r} made required"
-            if p.default is not None:
-                return f"default of {name!r} changed"
-    for name, q in new_all.items():
-        if name not in old_all and q.default is None and not name.startswith("*") and name != "/":
-            return f"required parameter {name!r} added"
-    if old.language is Language.PYTHON:
-        r_old, r_new = _RETURNS.search(full_old), _RETURNS.search(full_new)
-        if r_old and r_new:
-            a, b = _return_types(r_old["ret"]), _return_types(r_new["ret"])
-            if a.isdisjoint(b) and not (a | b) & {"Any", "object"}:
-                return f"return type {r_old['ret']!r} -> {r_new['ret']!r}"
-    return None

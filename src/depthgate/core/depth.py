@@ -32,7 +32,8 @@ import ahocorasick
 from depthgate.core.diff import Hunk, Line, LineKind
 from depthgate.core.languages import Language
 from depthgate.core.routes import SinkRule
-from depthgate.core.syntax import CodeIndex, Definition, Located, Side, SyntaxTree
+from depthgate.core.signatures import Signature, constants_at
+from depthgate.core.syntax import Call, CodeIndex, Definition, Located, Side, SyntaxTree
 
 # Names that say nothing about data: every method has them.
 _STOP_WORDS = (
@@ -71,6 +72,8 @@ class Scope:
             return f"top-level statement ({lines})"
         if self.kind == "hunk":
             return f"the hunk's lines ({lines})"
+        if self.kind == "module":
+            return f"module ({lines})"
         return f"{self.kind} {self.name} ({lines})"
 
     def to_dict(self) -> dict[str, object]:
@@ -485,6 +488,36 @@ class SinkFinder:
     def __init__(self, catalogue: SinkCatalogue) -> None:
         self.catalogue = catalogue
         self._cache: dict[tuple[int, int, int], tuple[SinkHit, ...]] = {}
+        self._compiled: dict[int, frozenset[str]] = {}
+        self._constants: dict[tuple[int, int], tuple[Signature, ...]] = {}
+
+    def constants(self, tree: SyntaxTree, line: int) -> tuple[Signature, ...]:
+        """The module-level constants of the statement holding ``line`` (found once)."""
+        key = (id(tree), line)
+        if key not in self._constants:
+            self._constants[key] = constants_at(tree, line)
+        return self._constants[key]
+
+    def compiled_regexes(self, tree: SyntaxTree, language: Language) -> frozenset[str]:
+        """The names the file binds to a compiled regular expression: the result of a call the
+        catalogue's regex rules name as a compiler (``re.compile``, ``regex.compile``) or of a
+        wrapper named for one (``_lazy_re_compile``). A method of such a name applied to a
+        string (``WORDS_RE.search(text)``) applies the regex: it is a regex sink too."""
+        key = id(tree)
+        if key not in self._compiled:
+            names: set[str] = set()
+            rules = [r for r in self.catalogue.for_language(language) if r.kind == "regex"]
+            if rules and tree.contains("compile"):
+                for call in tree.calls_in(1, tree.line_count):
+                    text = _normal(call.text)
+                    named = call.name == "compile" and any(
+                        r.matches_call(call.name, text) for r in rules
+                    )
+                    compiler = named or call.name.endswith("re_compile")
+                    if compiler:
+                        names.update(tree.bindings(call.line))
+            self._compiled[key] = frozenset(names)
+        return self._compiled[key]
 
     def sinks(self, loc: Located, scope: Scope, language: Language) -> tuple[SinkHit, ...]:
         key = (id(loc.tree), scope.start - loc.offset, scope.end - loc.offset)
@@ -497,10 +530,16 @@ class SinkFinder:
         if not rules:
             return
         tree, off = loc.tree, loc.offset
+        regex_rule = next((r for r in rules if r.kind == "regex"), None)
         text = "\n".join(tree.line_text(n) for n in range(start, end + 1))
         calls = tree.calls_in(start, end) if self.catalogue.may_call(language, text) else ()
         for call in calls:
             candidates = self.catalogue.for_callee(language, call.name)
+            if regex_rule is not None and call.name in _REGEX_METHODS and "." in call.text:
+                receiver = _normal(call.text).rsplit(".", 1)[0].removeprefix("self.")
+                if receiver in self.compiled_regexes(tree, language):
+                    yield _call_hit(regex_rule, tree, call, off)
+                    continue
             written = _normal(call.text) if candidates else ""
             for rule in candidates:
                 if rule.matches_call(call.name, written):
@@ -547,6 +586,20 @@ class SinkFinder:
                 )
 
 
+# Methods of a compiled regular expression that apply it to a string.
+_REGEX_METHODS = frozenset(
+    {"search", "match", "fullmatch", "finditer", "findall", "sub", "subn", "split", "scanner"}
+)
+
+
+def _call_hit(rule: _CompiledSink, tree: SyntaxTree, call: Call, off: int) -> SinkHit:
+    last = min(max(call.end, call.line), call.line + _SINK_SPAN_CAP)
+    names = _names(tree, call.line, last) - set(re.findall(r"[\w$]+", call.text))
+    return SinkHit(
+        rule.kind, rule.name, call.line + off, last + off, f"calls {call.text}", frozenset(names)
+    )
+
+
 def _pattern_hit_of(
     rule: _CompiledSink, tree: SyntaxTree, n: int, off: int, m: re.Match[str]
 ) -> SinkHit:
@@ -567,33 +620,148 @@ def _names(tree: SyntaxTree, start: int, end: int) -> set[str]:
     return out - _STOP
 
 
+class _Sides:
+    """What each side of a hunk's changed lines holds, for comparing one side with the other:
+    the literals written (strings, regular expressions) and the names bound with their values."""
+
+    def __init__(self, code: HunkCode) -> None:
+        self.code = code
+        self._literals: dict[Side, frozenset[str]] = {}
+        self._bindings: dict[Side, frozenset[tuple[str, str]]] = {}
+
+    def _lines(self, side: Side) -> list[int]:
+        kind = LineKind.ADDED if side == "new" else LineKind.DELETED
+        loc = self.code.located.get(side)
+        if loc is None:
+            return []
+        lines = [*self.code.code, *self.code.quiet]
+        return [_file_line(ln) - loc.offset for ln in lines if ln.kind is kind]
+
+    def literals(self, side: Side) -> frozenset[str]:
+        if side not in self._literals:
+            loc = self.code.located.get(side)
+            found: set[str] = set()
+            if loc is not None:
+                for n in self._lines(side):
+                    found |= loc.tree.literals(n)
+            self._literals[side] = frozenset(found)
+        return self._literals[side]
+
+    def bindings(self, side: Side) -> frozenset[tuple[str, str]]:
+        if side not in self._bindings:
+            loc = self.code.located.get(side)
+            found: set[tuple[str, str]] = set()
+            if loc is not None:
+                for n in self._lines(side):
+                    found |= set(loc.tree.bindings(n).items())
+            self._bindings[side] = frozenset(found)
+        return self._bindings[side]
+
+
+def _other(side: Side) -> Side:
+    return "old" if side == "new" else "new"
+
+
 def reaches(hunk: Hunk, language: Language, code: HunkCode, finder: SinkFinder) -> SinkReach | None:
     """The first sink the change reaches (see the module's docstring), or None. The new side
-    is asked first: what the change makes of the code."""
+    is asked first: what the change makes of the code.
+
+    Regular expressions are data until they are applied: a changed line that holds a regex
+    sink reaches it only when a literal on the line (the pattern) is not on the other side of
+    the hunk as well -- an edit elsewhere on the line leaves the pattern as it was -- and a
+    branch around a regex decides nothing about what it matches (a guard that exits before it,
+    refusing input, still does). A name reaches a sink only when the value bound to it differs
+    from the other side's: ``var x;`` next to ``var x, y;`` writes nothing, a parameter kept as
+    it was carries the same data. A module-level constant whose value changed (string-only
+    edits included) reaches the sinks that read it anywhere in the file."""
     ordered = sorted(code.code, key=lambda ln: ln.kind is not LineKind.ADDED)
+    sides = _Sides(code)
     for ln in ordered:
         side: Side = "new" if ln.kind is LineKind.ADDED else "old"
         loc = code.located[side]
         n = _file_line(ln)
         scope = scope_of(loc, n, side, hunk)
         hits = finder.sinks(loc, scope, language)
+        tree_line = n - loc.offset
+        constant = (
+            _changed_constant(loc, scope, tree_line, code, side, finder) if loc.whole else None
+        )
+        if constant is not None:
+            reach = _module_level(loc, side, hunk, scope, ln, constant, language, finder)
+            if reach is not None:
+                return reach
         if not hits:
             continue
-        tree_line = n - loc.offset
         for hit in hits:
             if hit.line <= n <= hit.end:
+                if hit.kind == "regex":
+                    written = loc.tree.literals(tree_line)
+                    if written and written <= sides.literals(_other(side)):
+                        continue  # the pattern is the same on both sides
                 return SinkReach(hit, scope, ln, "sink changed")
         if code.strings_only:
-            continue  # a string changed outside the sink's own line reaches it through no name
+            continue  # a string changed outside a sink's line reaches it through no local
+        bound = sides.bindings(_other(side))
+        data = {
+            name
+            for name, value in loc.tree.bindings(tree_line).items()
+            if (name, value) not in bound and name not in _STOP
+        }
         flows = loc.tree.flow(tree_line)
         for hit in hits:
-            if n > hit.end:
-                continue
+            if hit.line <= n:
+                continue  # the sink's own lines were asked above; one before it is not reached
             for f in flows:
                 inside = f.start + loc.offset <= hit.line <= f.end + loc.offset
-                if (f.kind != "exit" and inside) or (f.exits and not inside):
+                around = f.kind != "exit" and inside and hit.kind != "regex"
+                if around or (f.exits and not inside):
                     return SinkReach(hit, scope, ln, "guard changed")
-            shared = (loc.tree.assigned(tree_line) - _STOP) & hit.names
+            shared = data & hit.names
             if shared:
                 return SinkReach(hit, scope, ln, f"data {sorted(shared)[0]!r} changed")
+    return None
+
+
+def _changed_constant(  # noqa: PLR0917 - the line and where it is, from reaches() alone
+    loc: Located, scope: Scope, tree_line: int, code: HunkCode, side: Side, finder: SinkFinder
+) -> str | None:
+    """The module-level constant (core/signatures.py's rule) whose statement holds the line,
+    when its code differs from the other side's constant of that name."""
+    if scope.kind != "statement":
+        return None
+    mine = finder.constants(loc.tree, tree_line)
+    if not mine:
+        return None
+    other = code.located.get(_other(side))
+    if other is None or not other.whole:
+        return mine[0].name
+    # the other side's statement of the same name: the hunk's own counterpart line first
+    theirs = other.tree.lines_naming(mine[0].name)
+    for line in theirs:
+        for t in finder.constants(other.tree, line):
+            if t.name == mine[0].name and t.text == mine[0].text:
+                return None
+    return mine[0].name
+
+
+def _module_level(  # noqa: PLR0917 - the reach's parts, from reaches() alone
+    loc: Located,
+    side: Side,
+    hunk: Hunk,
+    scope: Scope,
+    ln: Line,
+    name: str,
+    language: Language,
+    finder: SinkFinder,
+) -> SinkReach | None:
+    """A module-level constant whose value changed reaches the sinks that read it anywhere in
+    the file (a pattern constant compiled in a function, a limit checked in a handler)."""
+    for line in loc.tree.lines_naming(name):
+        n = line + loc.offset
+        if scope.start <= n <= scope.end:
+            continue  # the statement's own sinks were asked already
+        user = scope_of(loc, n, side, hunk)
+        for hit in finder.sinks(loc, user, language):
+            if hit.line <= n <= hit.end and name in hit.names:
+                return SinkReach(hit, user, ln, f"module-level {name!r} changed")
     return None

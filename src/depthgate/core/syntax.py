@@ -19,6 +19,7 @@ values out. Line numbers are 1-based, as in diffs.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -104,7 +105,59 @@ class SyntaxTree:
     @cached_property
     def definitions(self) -> tuple[Definition, ...]:
         """Every definition of the file, sorted by start line, outer before inner."""
-        return _definitions(self._compiled, self._tree.root_node)
+        return _definitions(self._matches)
+
+    def contains(self, text: str) -> bool:
+        """Whether the source holds ``text`` anywhere (a cheap test before a query)."""
+        return text.encode("utf-8", "surrogateescape") in self._data
+
+    @cached_property
+    def _word_lines(self) -> dict[str, tuple[int, ...]]:
+        out: dict[str, list[int]] = {}
+        for n, text in enumerate(self._lines, 1):
+            for word in set(_WORD.findall(text)):
+                out.setdefault(word, []).append(n)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def lines_naming(self, name: str) -> tuple[int, ...]:
+        """The lines whose text holds ``name`` as a whole word (code or not: the caller asks
+        the tree about each)."""
+        return self._word_lines.get(name, ())
+
+    def top_level_node(self, line: int) -> ts.Node | None:
+        """The top-level statement (a child of the root) that holds ``line``, or None."""
+        if not 1 <= line <= len(self._lines):
+            return None
+        root = self._tree.root_node
+        width = len(self._lines[line - 1].encode("utf-8", "surrogateescape"))
+        n: ts.Node | None = root.descendant_for_point_range((line - 1, 0), (line - 1, width))
+        while n is not None and n.parent is not None and n.parent.parent is not None:
+            n = n.parent
+        if n is None or n.parent is None:
+            return None
+        return n
+
+    @property
+    def root(self) -> ts.Node:
+        """The tree's root node, for the readers of definitions (core/signatures.py)."""
+        return self._tree.root_node
+
+    @property
+    def comment_types(self) -> frozenset[str]:
+        return self._compiled.grammar.comments
+
+    @cached_property
+    def definition_nodes(self) -> tuple[tuple[str, str, ts.Node], ...]:
+        """(kind, name, node) of every definition the grammar's query finds, in source order:
+        the nodes :attr:`definitions` is made of."""
+        return tuple(
+            (kind, name, node)
+            for kind, name, node in sorted(self._matches.values(), key=lambda t: t[2].start_byte)
+        )
+
+    @cached_property
+    def _matches(self) -> dict[tuple[int, int], tuple[str, str, ts.Node]]:
+        return _definition_matches(self._compiled, self._tree.root_node)
 
     @cached_property
     def imports(self) -> tuple[tuple[int, int], ...]:
@@ -244,6 +297,60 @@ class SyntaxTree:
                     out.add((t.text or b"").decode("utf-8", "replace"))
                 stack.extend(t.children)
         return frozenset(out)
+
+    def literals(self, line: int) -> frozenset[str]:
+        """The string and regular-expression literals that start on a line, as written."""
+        kinds = self._compiled.grammar.strings | _REGEX_LITERALS
+        return frozenset(
+            (n.text or b"")[:400].decode("utf-8", "replace")
+            for n in self._row_nodes(line - 1)
+            if n.type in kinds
+        )
+
+    def bindings(self, line: int) -> dict[str, str]:
+        """The names a line writes, each with what it writes: the assigned value's code (the
+        iterable of a loop variable, a parameter's whole declaration with its default). A
+        declaration without a value (``var x;``, ``x: int``) writes nothing, so it is not here;
+        comparing two lines' bindings tells a name whose data changed from one only re-declared
+        or re-formatted next to a change."""
+        out: dict[str, str] = {}
+        for n in self._row_nodes(line - 1):
+            if not n.is_named:
+                continue
+            if n.type in _PARAMETER_LISTS:
+                for param in n.named_children:
+                    if param.type in self._compiled.grammar.comments:
+                        continue
+                    value = _squashed(param)
+                    name_node = (
+                        param.child_by_field_name("name")
+                        or param.child_by_field_name("pattern")
+                        or param.child_by_field_name("left")
+                        or param
+                    )
+                    for name in _leaf_names(name_node):
+                        out.setdefault(name, value)
+                continue
+            if not (n.type in _BINDERS or "assignment" in n.type or n.type.endswith("declarator")):
+                continue
+            target = (
+                n.child_by_field_name("left")
+                or n.child_by_field_name("name")
+                or n.child_by_field_name("pattern")
+                or n.child_by_field_name("target")
+            )
+            if target is None:
+                continue
+            value_node = n.child_by_field_name("right") or n.child_by_field_name("value")
+            if value_node is None:
+                if "declarator" in n.type or n.type in ("assignment", "variable_declaration"):
+                    continue  # declared, nothing written
+                value = _squashed(n)
+            else:
+                value = _squashed(value_node)
+            for name in _leaf_names(target):
+                out.setdefault(name, value)
+        return out
 
     def flow(self, line: int) -> tuple[Flow, ...]:
         """The control-flow constructs that start on a line (see :class:`Flow`)."""
@@ -627,7 +734,9 @@ def _parser(key: str) -> ts.Parser:
     return ts.Parser(_compiled(key).language)
 
 
-def _definitions(compiled: _Compiled, root: ts.Node) -> tuple[Definition, ...]:
+def _definition_matches(
+    compiled: _Compiled, root: ts.Node
+) -> dict[tuple[int, int], tuple[str, str, ts.Node]]:
     found: dict[tuple[int, int], tuple[str, str, ts.Node]] = {}
     for _, caps in ts.QueryCursor(compiled.definitions).matches(root):
         for kind in ("function", "method", "class"):
@@ -638,6 +747,12 @@ def _definitions(compiled: _Compiled, root: ts.Node) -> tuple[Definition, ...]:
             node = nodes[0]
             name = (names[0].text or b"").decode("utf-8", "replace")[:200]
             found.setdefault((node.start_byte, node.end_byte), (kind, name, node))
+    return found
+
+
+def _definitions(
+    found: dict[tuple[int, int], tuple[str, str, ts.Node]],
+) -> tuple[Definition, ...]:
     spans: list[tuple[int, int, str, str, int]] = []
     for kind, name, node in found.values():
         outer = node.parent if node.parent and node.parent.type == "decorated_definition" else node
@@ -765,6 +880,26 @@ _EXIT_CALL_NODES = frozenset({"identifier", "word"})
 _LOGICAL = frozenset({"&&", "||", "??", "and", "or", "not", "!"})
 
 
+_WORD = re.compile(r"[A-Za-z_$][\w$]*")
+_REGEX_LITERALS = frozenset({"regex"})  # JavaScript's /.../ (other grammars name theirs alike)
+
+
+def _squashed(node: ts.Node) -> str:
+    # quote style is no data: 'x' and "x" bind the same value
+    return "".join((node.text or b"")[:400].decode("utf-8", "replace").split()).replace("'", '"')
+
+
+def _leaf_names(node: ts.Node) -> list[str]:
+    out = []
+    stack = [node]
+    while stack:
+        t = stack.pop()
+        if t.child_count == 0 and _is_name(t.type):
+            out.append((t.text or b"").decode("utf-8", "replace"))
+        stack.extend(t.children)
+    return out
+
+
 def _is_name(node_type: str) -> bool:
     return node_type.endswith("identifier") or node_type in _NAME_TYPES
 
@@ -864,3 +999,8 @@ class CodeIndex:
             return None
         start = hunk.new_start if side == "new" else hunk.old_start
         return Located(tree, start - 1, False)
+
+
+def header_end(node: ts.Node) -> int:
+    """The 1-based last line of a definition node's signature (see :func:`_header_end`)."""
+    return _header_end(node)
