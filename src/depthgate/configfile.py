@@ -20,9 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from depthgate.core.errors import ConfigError
-from depthgate.core.guidance import MAX_GUIDELINE_BYTES, guidelines
+from depthgate.core.guidance import MAX_GUIDELINE_BYTES, guideline_requests, guidelines_read
 from depthgate.core.ports import BlobReader
-from depthgate.core.prompting import BYTES_PER_TOKEN
 from depthgate.core.repoconfig import merge, parse_repository_config
 from depthgate.core.routes import (
     DEFAULT_CONFIG_NAMES,
@@ -39,7 +38,6 @@ from depthgate.core.yamlsafe import MAX_CONFIG_BYTES
 REPOSITORY_CONFIG_PATHS = DEFAULT_CONFIG_NAMES
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _PLAIN_REF = re.compile(r"^[A-Za-z0-9._/-]{1,100}$")
-_GUIDE = "guideline:"  # the key prefix of a guideline file in a read
 
 
 def find_config(explicit: str | None, cwd: Path, *, discover: bool = True) -> tuple[str, str]:
@@ -106,11 +104,10 @@ def read_repository_config(
     repository has none), with the repository's guideline files at ``rev``: every candidate
     config path and the guideline files in one read (a second only when the repository's
     config names guideline files the first did not ask for)."""
-    wanted = operator.config.review.guidelines
     blobs = dict(
         reader.read_blobs(
             [BlobRequest(path, rev=rev, path=path) for path in REPOSITORY_CONFIG_PATHS]
-            + [BlobRequest(_GUIDE + path, rev=rev, path=path) for path in wanted],
+            + guideline_requests(operator.config.review, rev),
             max_bytes=MAX_GUIDELINE_BYTES,
         )
     )
@@ -141,36 +138,16 @@ def read_guidelines(
     read: Mapping[str, Blob] | None = None,
 ) -> LoadedConfig:
     """``loaded`` with the guideline files its ``review.guidelines`` names, as they are at
-    ``rev`` (``read``: what an earlier read of the same commit already holds, keyed
-    ``guideline:PATH``). A file that is missing is left out quietly (most repositories have
-    one or none of the defaults); one that cannot be used is left out with a warning."""
+    ``rev`` (``read``: what an earlier read of the same commit already holds); one that exists
+    but cannot be used is left out with a warning (:func:`depthgate.core.guidance.
+    guidelines_read`)."""
     review = loaded.config.review
     have = dict(read or {})
-    missing = [p for p in review.guidelines if _GUIDE + p not in have]
+    missing = [r for r in guideline_requests(review, rev) if r.key not in have]
     if missing:
-        have.update(
-            reader.read_blobs(
-                [BlobRequest(_GUIDE + p, rev=rev, path=p) for p in missing],
-                max_bytes=MAX_GUIDELINE_BYTES,
-            )
-        )
-    texts: dict[str, str | None] = {}
-    warnings: list[str] = []
+        have.update(reader.read_blobs(missing, max_bytes=MAX_GUIDELINE_BYTES))
     at = shown_rev if shown_rev is not None else rev[:12]
-    for path in review.guidelines:
-        blob = have.get(_GUIDE + path)
-        if blob is None or blob.text is None:
-            if blob is not None and blob.problem != "not found":
-                warnings.append(f"the guideline file {path}@{at} is not used: {blob.problem}")
-            continue
-        texts[path] = blob.text
-    found = guidelines(
-        texts, review.guidelines, max_chars=int(review.guidelines_max_tokens * BYTES_PER_TOKEN)
-    )
+    found, warnings = guidelines_read(review, have, at=at)
     if not found and not warnings:
         return loaded
-    return replace(
-        loaded,
-        guidelines=tuple(found),
-        warnings=(*loaded.warnings, *warnings),
-    )
+    return replace(loaded, guidelines=tuple(found), warnings=(*loaded.warnings, *warnings))

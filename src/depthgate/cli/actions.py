@@ -196,10 +196,6 @@ def _review(
     problem = missing_secret(gw, env, dependabot=env.get("GITHUB_ACTOR") == DEPENDABOT)
     if problem is not None:
         return die(problem, actions, out, err)
-    if flags.config is not None:  # the workflow's config: the base's guideline files only
-        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env, explicit=flags.config)
-        for warning in loaded.warnings:
-            out.write(annotation("warning", warning, title="depthgate config") + "\n")
     temp = Path(env.get("RUNNER_TEMP") or ".")
     cfg = resolve(
         flags,
@@ -219,6 +215,9 @@ def _review(
         actions=actions,
         fork=decision.fork,
         checkout=Path(workspace) if workspace else None,
+        # the workflow's config: input is the whole config; the base commit's guideline files
+        # come in the changed files' read (or one of their own when the checkout has those)
+        guidelines_at=pr.base.sha if flags.config is not None else None,
     )
 
 

@@ -26,6 +26,7 @@ from depthgate.cli.run import (
     review_pr,
     run_settings,
 )
+from depthgate.core.guidance import guideline_requests, guidelines_read
 from depthgate.core.handoff import annotation as handoff_annotation
 from depthgate.core.handoff import render_markdown
 from depthgate.core.markdown import Escape
@@ -82,10 +83,12 @@ def run_review(
     fork: bool = False,
     checkout: Path | None = None,
     full: bool = False,
+    guidelines_at: str | None = None,
 ) -> int:
     """``checkout``: the Actions workspace, read for the code around the change where it holds
     the PR's head blobs (otherwise that code is read from GitHub). ``full``: every hunk again
-    (``/depthgate review --full``)."""
+    (``/depthgate review --full``). ``guidelines_at``: the commit to read the guideline files
+    from, in the changed files' read, when the config came without them."""
     ref = f"{repo}#{number}"
     with PullRequestClient(repo, number, cfg.github) as client:
         trusted = cfg.bot_login or client.viewer_login()
@@ -94,6 +97,9 @@ def run_review(
                 "depthgate: warning: could not tell which login this token writes as; set "
                 "DEPTHGATE_BOT_LOGIN so comments by others cannot pose as depthgate's\n"
             )
+        review = cfg.run.loaded.config.review
+        also = guideline_requests(review, guidelines_at) if guidelines_at else []
+        port = source_port(client, cfg.run.loaded.config.limits, checkout=checkout, also=also)
         target = PrTarget(
             ref=ref,
             github_host=cfg.github.api_url,
@@ -101,7 +107,12 @@ def run_review(
             trusted_authors=frozenset({trusted}) if trusted else None,
             fork=fork,
             full=full,
-            sources=source_port(client, cfg.run.loaded.config.limits, checkout=checkout),
+            sources=port,
+            guidelines=(
+                (lambda: guidelines_read(review, port.extra(), at=guidelines_at[:12]))
+                if guidelines_at
+                else None
+            ),
         )
         if actions is None:
             result = asyncio.run(review_pr(client, cfg.run, target, progress=to_stream(err)))

@@ -23,7 +23,7 @@ outputs and the job summary.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from depthgate.cli.flags import Flags, review_options
 from depthgate.cli.progress import Progress
 from depthgate.core.diff import Diff
 from depthgate.core.errors import EXIT_FINDINGS, EXIT_GATEWAY, EXIT_GITHUB, EXIT_OK
+from depthgate.core.guidance import Guidance
 from depthgate.core.handoff import RunContext, build_handoff
 from depthgate.core.models import SEVERITY_ORDER
 from depthgate.core.pipeline import ReviewOptions, ReviewOutcome, review
@@ -71,6 +72,8 @@ class PrTarget:
     full: bool = False  # review every hunk again (/depthgate review --full)
     # the source port (design §9): the changed files for the PR and its diff; None: diff only
     sources: Callable[[PullRequestInfo, Diff], Sources] | None = None
+    # the guideline files, read with the sources (see PrReviewOptions.guidelines)
+    guidelines: Callable[[], tuple[Sequence[Guidance], Sequence[str]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ async def review_pr(
         proceed=target.proceed,
         full=target.full,
         sources=target.sources,
+        guidelines=target.guidelines,
     )
     async with _gateway(settings) as gateway:
         run = await review_pull_request(client, settings.loaded, gateway, options)

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from depthgate.core.diff import Anchor, Diff, Side, parse_github_files
 from depthgate.core.findings import PullRequestText
+from depthgate.core.guidance import Guidance
 from depthgate.core.models import Comment, Finding, SummaryOnly
 from depthgate.core.pipeline import ReviewOptions, ReviewOutcome, review
 from depthgate.core.plan import UNCHANGED, Plan, build_plan, hunk_key
@@ -86,6 +87,10 @@ class PrReviewOptions:
     # The source port (design §9): the changed files' content for this PR and diff (the Action:
     # checkout, else GitHub; the App: GitHub). None: the diff only.
     sources: Callable[[PullRequestInfo, Diff], Sources] | None = None
+    # The guideline files, when the config came without them: asked right after ``sources``,
+    # whose read may have brought them (the Action with its workflow's config: input). Gives
+    # the guidelines and a warning for each file that exists but cannot be used.
+    guidelines: Callable[[], tuple[Sequence[Guidance], Sequence[str]]] | None = None
 
 
 @dataclass
@@ -131,6 +136,23 @@ def _prior(client: PullRequestPort, authors: frozenset[str] | None) -> _Prior:
     return _Prior(summary, state, posted)
 
 
+def _read_code(
+    run: PrRun,
+    options: PrReviewOptions,
+    info: PullRequestInfo,
+    diff: Diff,
+    loaded: LoadedConfig,
+) -> tuple[Sources, LoadedConfig]:
+    """The changed files (the source port), and the guideline files where they come with them."""
+    sources = options.sources(info, diff) if options.sources is not None else DIFF_ONLY
+    run.notes.extend(sources.notes)
+    if options.guidelines is not None:
+        found, warnings = options.guidelines()
+        loaded = replace(loaded, guidelines=tuple(found))
+        run.notes.extend(warnings)
+    return sources, loaded
+
+
 async def review_pull_request(
     client: PullRequestPort, loaded: LoadedConfig, gateway: Gateway, options: PrReviewOptions
 ) -> PrRun:
@@ -164,8 +186,7 @@ async def _review(
         if state and not options.full
         else frozenset()
     )
-    sources = options.sources(info, diff) if options.sources is not None else DIFF_ONLY
-    run.notes.extend(sources.notes)
+    sources, loaded = _read_code(run, options, info, diff, loaded)
     plan = build_plan(
         diff,
         loaded,

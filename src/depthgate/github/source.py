@@ -14,7 +14,7 @@ lines the diff shows agree with it (the base branch may have moved past the merg
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -37,25 +37,67 @@ from depthgate.core.source import (
 MISMATCH = "content does not match the diff"
 
 
-def source_port(
-    reader: BlobReader, limits: Limits, *, checkout: Path | None = None
-) -> Callable[[PullRequestInfo, Diff], Sources]:
+class SourcePort:
     """The port a PR review calls once it has the PR and its files. A GitHub failure of the
-    read itself leaves the whole review to the diff, and says so; it does not fail the review."""
-    caps = SourceCaps(limits.source_max_file_bytes, limits.source_max_pr_bytes)
+    read itself leaves the whole review to the diff, and says so; it does not fail the review.
 
-    def read(info: PullRequestInfo, diff: Diff) -> Sources:
+    ``also``: other files to read in the same query (the guideline files at the base commit),
+    so that they cost no read of their own when the changed files are read from GitHub anyway;
+    :meth:`extra` has them (read on their own when no changed file needed GitHub)."""
+
+    def __init__(
+        self,
+        reader: BlobReader,
+        limits: Limits,
+        *,
+        checkout: Path | None = None,
+        also: Sequence[BlobRequest] = (),
+    ) -> None:
+        self.reader, self.checkout, self.also = reader, checkout, list(also)
+        self.caps = SourceCaps(limits.source_max_file_bytes, limits.source_max_pr_bytes)
+        self._extra: dict[str, Blob] | None = None
+
+    def __call__(self, info: PullRequestInfo, diff: Diff) -> Sources:
         try:
-            old: Literal["all", "needed"] = "needed" if checkout is not None else "all"
-            return pr_sources(reader, info, diff, caps=caps, checkout=checkout, old_sides=old)
+            old: Literal["all", "needed"] = "needed" if self.checkout is not None else "all"
+            sources, extra = _read_sources(
+                self.reader,
+                info,
+                diff,
+                caps=self.caps,
+                checkout=self.checkout,
+                old_sides=old,
+                also=self.also,
+            )
         except GitHubFailure as exc:
             return Sources(
                 notes=(
                     f"context: diff only -- the changed files could not be read ({exc.message})",
                 )
             )
+        if extra is not None:
+            self._extra = extra
+        return sources
 
-    return read
+    def extra(self) -> Mapping[str, Blob]:
+        """The ``also`` files: from the changed files' read, else one read of their own."""
+        if self._extra is None:
+            self._extra = (
+                dict(self.reader.read_blobs(self.also, max_bytes=self.caps.file_bytes))
+                if self.also
+                else {}
+            )
+        return self._extra
+
+
+def source_port(
+    reader: BlobReader,
+    limits: Limits,
+    *,
+    checkout: Path | None = None,
+    also: Sequence[BlobRequest] = (),
+) -> SourcePort:
+    return SourcePort(reader, limits, checkout=checkout, also=also)
 
 
 def pr_sources(
@@ -70,6 +112,22 @@ def pr_sources(
     """``old_sides="needed"``: read the old side only where context comes from it (a deleted
     file, a hunk that only deletes); the Action does, so that with the checkout at the head a PR
     costs no read at all for its context."""
+    return _read_sources(
+        reader, info, diff, caps=caps, checkout=checkout, old_sides=old_sides, also=()
+    )[0]
+
+
+def _read_sources(
+    reader: BlobReader,
+    info: PullRequestInfo,
+    diff: Diff,
+    *,
+    caps: SourceCaps,
+    checkout: Path | None,
+    old_sides: Literal["all", "needed"],
+    also: Sequence[BlobRequest],
+) -> tuple[Sources, dict[str, Blob] | None]:
+    """The sources, and the ``also`` blobs when the read went to GitHub (None: no read)."""
     files = [f for f in diff.files if f.hunks and f.kind is FileKind.REGULAR and not f.binary]
     from_checkout: dict[str, str] = {}
     if checkout is not None:
@@ -88,7 +146,10 @@ def pr_sources(
             requests.append(BlobRequest(f"old:{f.path}", rev=info.base_sha, path=f.old_path))
         if f.status is not FileStatus.DELETED and f.path not in from_checkout:
             requests.append(BlobRequest(f"new:{f.path}", rev=info.head_sha, path=f.path))
-    blobs = reader.read_blobs(requests, max_bytes=caps.file_bytes) if requests else {}
+    blobs = (
+        dict(reader.read_blobs([*requests, *also], max_bytes=caps.file_bytes)) if requests else {}
+    )
+    extra = {r.key: blobs[r.key] for r in also if r.key in blobs} if requests else None
 
     mode = SourceMode.CHECKOUT if from_checkout else SourceMode.GITHUB
     out = SourceBuilder(mode, caps)
@@ -111,7 +172,7 @@ def pr_sources(
             f"{len(from_checkout)} changed files read from the checkout, the rest from GitHub "
             "(the checkout is not the PR's head there)"
         )
-    return out.build()
+    return out.build(), extra
 
 
 def _needs_old(f: FileDiff) -> bool:
