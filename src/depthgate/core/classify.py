@@ -55,7 +55,6 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import NamedTuple
 
-import ahocorasick
 import pathspec
 
 from depthgate.core.depth import (
@@ -66,6 +65,7 @@ from depthgate.core.depth import (
     enclosing_scopes,
     hunk_code,
     reaches,
+    word_automaton,
 )
 from depthgate.core.diff import Diff, FileDiff, FileKind, FileStatus, Hunk, Line, LineKind
 from depthgate.core.languages import Language, Syntax, detect, syntax
@@ -268,10 +268,10 @@ class Classifier:
         self.shapes = [_PatternMatcher.build(n, r) for n, r in config.security_shapes.items()]
         self.roles = [_RoleMatcher.build(n, r) for n, r in config.security_roles.items()]
         # one automaton for the changed-line rules (patterns and shapes): one pass finds both
-        self.keywords = _keyword_automaton(
+        self.keywords = word_automaton(
             k for m in itertools.chain(self.patterns, self.shapes) for k in m.keywords
         )
-        self.role_keywords = _keyword_automaton(k for r in self.roles for k in r.keywords)
+        self.role_keywords = word_automaton(k for r in self.roles for k in r.keywords)
         self.markers = [m.lower() for m in config.generated_markers]
         self.sinks = SinkCatalogue(config.sinks)
 
@@ -905,18 +905,6 @@ _KINDS = {
     "added": frozenset((LineKind.ADDED,)),
     "deleted": frozenset((LineKind.DELETED,)),
 }
-
-
-def _keyword_automaton(keywords: Iterable[str]) -> ahocorasick.Automaton | None:
-    """One Aho-Corasick automaton for every rule's keywords: one pass finds them all."""
-    words = sorted(set(keywords))
-    if not words:
-        return None
-    automaton = ahocorasick.Automaton()
-    for word in words:
-        automaton.add_word(word, word)
-    automaton.make_automaton()
-    return automaton
 
 
 def _headers(hunk: Hunk, code: HunkCode | None) -> str:

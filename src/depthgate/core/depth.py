@@ -215,17 +215,26 @@ _LEFT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _RIGHT = _LEFT | frozenset("0123456789")
 
 
-def _name_automaton(names: Iterable[str]) -> ahocorasick.Automaton | None:
-    """An automaton of callee names; None without names or with one that text search cannot
-    stand for (empty, or a decoding's replacement character, which the source text lacks)."""
-    words = sorted(set(names))
-    if not words or any(not w or "\ufffd" in w for w in words):
+def word_automaton(words: Iterable[str]) -> ahocorasick.Automaton | None:
+    """One Aho-Corasick automaton of ``words`` (each its own value): one pass finds them all.
+    None without words."""
+    unique = sorted(set(words))
+    if not unique:
         return None
     automaton = ahocorasick.Automaton()
-    for w in words:
+    for w in unique:
         automaton.add_word(w, w)
     automaton.make_automaton()
     return automaton
+
+
+def _name_automaton(names: Iterable[str]) -> ahocorasick.Automaton | None:
+    """An automaton of callee names; None without names or with one that text search cannot
+    stand for (empty, or a decoding's replacement character, which the source text lacks)."""
+    words = set(names)
+    if any(not w or "\ufffd" in w for w in words):
+        return None
+    return word_automaton(words)
 
 
 def _literal_automaton(patterns: list[re.Pattern[str]]) -> ahocorasick.Automaton | None:
@@ -237,13 +246,7 @@ def _literal_automaton(patterns: list[re.Pattern[str]]) -> ahocorasick.Automaton
         if not found or not all(w.isascii() for w in found):
             return None
         words |= {w.lower() for w in found}
-    if not words:
-        return None
-    automaton = ahocorasick.Automaton()
-    for w in sorted(words):
-        automaton.add_word(w, w)
-    automaton.make_automaton()
-    return automaton
+    return word_automaton(words)
 
 
 def necessary_literals(rx: re.Pattern[str]) -> frozenset[str] | None:
