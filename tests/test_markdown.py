@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from depthgate.core.markdown import CODE_LIMIT, Escape
+from depthgate.core.markdown import CODE_LIMIT, Escape, fence_for
 from tests.markdown_oracle import problems, render
 
 KEY = "sk-canary-gateway-key-" + "0123456789abcdef"
@@ -196,3 +196,17 @@ def test_the_cap_applies_after_redaction_so_no_secret_prefix_is_left() -> None:
 )
 def test_the_fence_adapts_to_backtick_runs(text: str, shown: str) -> None:
     assert Escape().code(text) == shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", "a ``` b", "````\n```\n~~~", "x`y``z`````", "ends with ```"],
+)
+def test_a_fenced_block_holds_exactly_its_text(text: str) -> None:
+    fence = fence_for(text)
+    out = render(f"{fence}text\n{text}\n{fence}\n\nafter")
+    # cmark-gfm: one code block with the text, and the paragraph after it outside the block
+    assert out.count("<pre") == 1
+    body = out.split("<code", 1)[1].split(">", 1)[1].split("</code>", 1)[0]
+    assert html.unescape(body) == text + "\n"
+    assert out.rstrip().endswith("<p>after</p>")

@@ -14,9 +14,9 @@ from depthgate.cli.flags import Flags
 from depthgate.cli.ghrun import resolve, run_review
 from depthgate.configfile import load_config
 from depthgate.core.diff import parse_github_files
-from depthgate.core.source import SourceCaps, SourceMode, git_blob_id
+from depthgate.core.source import BlobRequest, SourceCaps, SourceMode, git_blob_id
 from depthgate.github.client import GitHubSettings, PullRequestClient
-from depthgate.github.source import pr_sources
+from depthgate.github.source import pr_sources, source_port
 from tests.fakes.github import FakeGitHub, serve_github
 from tests.fakes.samples import routes
 from tests.fakes.upstream import Behavior, FakeUpstream
@@ -195,3 +195,34 @@ def test_with_a_checkout_only_the_old_sides_context_needs_are_read(
     assert query.body["query"].count("object(") == 1  # type: ignore[attr-defined]
     assert sources.files["app/util.py"].old_text == old
     assert sources.files["app/auth.py"].old_text is None  # not needed, not read
+
+
+def test_the_ports_extra_files_ride_in_the_changed_files_query_or_come_alone(
+    world: World,
+) -> None:
+    world.gh.add_contents(REPO, "AGENTS.md", "Check tenants.\n", ref=world.base)
+    limits = load_config(None).config.limits
+    also = [BlobRequest("guideline:AGENTS.md", rev=world.base, path="AGENTS.md")]
+    with client(world.gh) as c:
+        info = c.info()
+        diff = parse_github_files(c.files())
+        world.gh.requests.clear()
+        port = source_port(c, limits, also=also)
+        port(info, diff)
+        assert port.extra()["guideline:AGENTS.md"].text == "Check tenants.\n"
+        assert len(world.gh.reads()) == 1  # one query for the changed files and AGENTS.md
+        # with the checkout at the head, nothing else needs GitHub: AGENTS.md alone, once
+        world.gh.requests.clear()
+        local = source_port(c, limits, checkout=world.repo.root, also=also)
+        local(info, diff)
+        assert world.gh.reads() == []
+        assert local.extra()["guideline:AGENTS.md"].text == "Check tenants.\n"
+        local.extra()
+        assert len(world.gh.reads()) == 1
+        # a failed read of them is said per file, never a failed review
+        world.gh.fail_next("POST", r"^/graphql$", 401, times=5)
+        failing = source_port(c, limits, checkout=world.repo.root, also=also)
+        failing(info, diff)
+        problem = failing.extra()["guideline:AGENTS.md"].problem
+    assert problem is not None
+    assert problem.startswith("could not be read")

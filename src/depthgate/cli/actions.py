@@ -178,7 +178,7 @@ def _review(
     if flags.config is None:
         # read before the secrets are needed: a skipped PR (Dependabot's, which get none) is
         # told so, not failed for a missing key
-        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env, explicit=None)
+        loaded = _base_config(repo, pr.number, pr.base.sha, loaded, env)
         for warning in loaded.warnings:
             out.write(annotation("warning", warning, title="depthgate config") + "\n")
     skip = skip_reason(loaded.config.review.skip, pr.facts())
@@ -222,22 +222,11 @@ def _review(
 
 
 def _base_config(
-    repo: str,
-    number: int,
-    base_sha: str,
-    operator: LoadedConfig,
-    env: Mapping[str, str],
-    *,
-    explicit: str | None,
+    repo: str, number: int, base_sha: str, operator: LoadedConfig, env: Mapping[str, str]
 ) -> LoadedConfig:
     """The repository's config on the PR's base commit over the operator's, with the guideline
-    files there: one GitHub read. With the workflow's ``config:`` input that file is the whole
-    config, and only its guideline files are read from the base (none: no read)."""
-    if explicit is not None and not operator.config.review.guidelines:
-        return operator
+    files there: one GitHub read."""
     with PullRequestClient(repo, number, GitHubSettings.from_env(env)) as client:
-        if explicit is not None:
-            return read_guidelines(client, base_sha, operator)
         return read_repository_config(client, repo, base_sha, operator)
 
 
@@ -339,8 +328,9 @@ def _config_at(
     explicit: str | None,
     out: TextIO,
 ) -> LoadedConfig:
-    """The config at the PR's base (as for a review: :func:`_base_config`), its warnings
-    annotated."""
+    """The config at the PR's base, its warnings annotated: the repository's over the
+    operator's with the guideline files (one read), or -- with the workflow's ``config:``
+    input, the whole config -- the guideline files alone."""
     if explicit is not None:
         wanted = operator.config.review.guidelines
         loaded = read_guidelines(client, rev, operator) if wanted else operator

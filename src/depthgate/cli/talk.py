@@ -43,7 +43,7 @@ from depthgate.core.commands import (
 from depthgate.core.context import ContextBuilder, render_blocks
 from depthgate.core.diff import parse_github_files
 from depthgate.core.findings import AnswerError
-from depthgate.core.markdown import Escape
+from depthgate.core.markdown import Escape, fence_for
 from depthgate.core.plan import build_plan, render_text
 from depthgate.core.ports import GatewayError, GitHubFailure
 from depthgate.core.reply import (
@@ -141,19 +141,11 @@ def reply_text(parsed: Command | Unknown, client: TalkClient, loaded: LoadedConf
         # invisible characters removed and secrets redacted: it cannot leave the block
         plan = render_text(build_plan(diff, loaded), verbose=True)
         text = Escape().plain(plan)[:MAX_PLAN_CHARS]
-        fence = "`" * max(3, _longest_backticks(text) + 1)
+        fence = fence_for(text)
         return (
             f"**depthgate plan** (nothing was sent to the gateway)\n\n{fence}text\n{text}\n{fence}"
         )
     return None
-
-
-def _longest_backticks(text: str) -> int:
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
-    return longest
 
 
 # --------------------------------------------------------------------------------------------

@@ -81,6 +81,12 @@ _LINKISH = re.compile(r"@|://|www\.", re.IGNORECASE)
 _BACKTICKS = re.compile(r"`+")
 
 
+def fence_for(text: str) -> str:
+    """A code fence longer than any backtick run in ``text`` (at least three): the block's text
+    cannot close it early."""
+    return "`" * max(3, 1 + max((len(m.group()) for m in _BACKTICKS.finditer(text)), default=0))
+
+
 @dataclass(frozen=True)
 class Escape:
     """The helpers, bound to the exact secret values of this run (the gateway key, the GitHub

@@ -37,7 +37,7 @@ from depthgate.core.findings import (
     repair_messages,
     response_schema,
 )
-from depthgate.core.markdown import Escape
+from depthgate.core.markdown import Escape, fence_for
 from depthgate.core.models import (
     NO_FALLBACK,
     SEVERITY_ORDER,
@@ -548,7 +548,7 @@ def _comment(
     if finding.suggestion is not None and placed.side == "RIGHT":
         # Fenced before sanitizing: code inside a fence is kept verbatim (secrets aside), so
         # `a < b` stays `a < b` in the suggestion GitHub applies.
-        fence = "`" * max(3, _longest_backtick_run(finding.suggestion) + 1)
+        fence = fence_for(finding.suggestion)
         parts += ["", f"{fence}suggestion", finding.suggestion.rstrip("\n"), fence]
     # the model name is the gateway's word: a "www." or "@" in it would be a link or a mention,
     # and a secret in it is redacted like the model's own words
@@ -577,10 +577,6 @@ def _comment(
         fingerprint=fp,
         title=sanitize(" ".join(finding.title.split())[:200], policy),
     )
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
 
 
 def _finish_comments(

@@ -82,11 +82,15 @@ class SourcePort:
     def extra(self) -> Mapping[str, Blob]:
         """The ``also`` files: from the changed files' read, else one read of their own."""
         if self._extra is None:
-            self._extra = (
-                dict(self.reader.read_blobs(self.also, max_bytes=self.caps.file_bytes))
-                if self.also
-                else {}
-            )
+            try:
+                self._extra = (
+                    dict(self.reader.read_blobs(self.also, max_bytes=self.caps.file_bytes))
+                    if self.also
+                    else {}
+                )
+            except GitHubFailure as exc:  # like the changed files: said, not a failed review
+                problem = f"could not be read ({exc.message})"
+                self._extra = {r.key: Blob(None, problem=problem) for r in self.also}
         return self._extra
 
 
