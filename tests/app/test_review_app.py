@@ -23,6 +23,7 @@ from depthgate.app import App
 from depthgate.app.auth import AppAuthenticator, RepoRef
 from depthgate.app.handlers import register
 from depthgate.app.metrics import Metrics
+from depthgate.app.queue import load_repo_config
 from depthgate.app.server import create_app
 from depthgate.app.settings import AppSettings
 from depthgate.configfile import load_config
@@ -721,3 +722,23 @@ def test_replies_outside_depthgates_threads_or_past_the_budget_get_no_answer(
         h.drain()
     answered = [c for c in gh.review_comments(REPO, N) if "depthgate:reply" in c["body"]]
     assert len(answered) == 10
+
+
+def test_the_default_branchs_guidelines_reach_the_deep_task_and_not_the_fast_ones(
+    world: World,
+) -> None:
+    world.gh.add_contents(
+        REPO, "AGENTS.md", "Base rule: every handler checks the tenant.\n", ref="main"
+    )
+    h = world.harness
+    # the server's own loader (the harness's stand-in skips the repository's read)
+    h.app.config_loader = lambda job, github: load_repo_config(job, github, h.config)
+    h.deliver(world.payload())
+    h.drain()
+    calls = [(c.body["model"], c.body["messages"][1]["content"]) for c in world.up.calls()]
+    deep = [text for model, text in calls if model == "deep-model"]
+    fast = [text for model, text in calls if model == "fast-model"]
+    assert deep
+    assert fast
+    assert all("[from AGENTS.md]\nBase rule: every handler" in text for text in deep)
+    assert not any("Base rule" in text for text in fast)
